@@ -1,0 +1,74 @@
+//! The command line (clap derive): one file per subcommand. `main` starts
+//! logging, dispatches, prints the error chain and maps it to an exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error;
+
+mod fetch;
+mod lock;
+
+/// craton: build immutable, A/B-partitioned container-host OS images.
+#[derive(Debug, Parser)]
+#[command(name = "craton", version, about)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve a profile's packages and artifacts into craton.lock.
+    Lock(lock::Args),
+    /// Download and verify everything a profile's lock names into the cache.
+    Fetch(fetch::Args),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 2 for usage errors too, which matches our bad input.
+            return ExitCode::from(if e.use_stderr() {
+                error::EXIT_BAD_INPUT
+            } else {
+                0
+            });
+        }
+    };
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Lock(a) => lock::run(a),
+        Command::Fetch(a) => fetch::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(error::exit_code(&e))
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .try_init();
+}

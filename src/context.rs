@@ -1,0 +1,2 @@
+//! The build context: the validated profile, the lock path, the cache and the
+//! HTTP client, handed to each stage.

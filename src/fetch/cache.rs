@@ -1,0 +1,134 @@
+//! The content-addressed cache: `<root>/sha256/<hex>` holds a file whose
+//! SHA-256 is `<hex>`, nothing else. Files arrive under `<root>/tmp/` and are
+//! renamed into place only after their digest matched, so a reader never sees
+//! a partial or wrong file there.
+//!
+//! The root is `$CRATON_CACHE`, else `~/.cache/craton` (XDG_CACHE_HOME is
+//! honoured), shared by CI runs and later sessions.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::digest::{Sha256, Sha256Writer};
+
+/// Environment variable that overrides the cache root.
+pub const CACHE_ENV: &str = "CRATON_CACHE";
+
+/// A content-addressed store of verified files.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// The cache at `$CRATON_CACHE` or `~/.cache/craton`.
+    pub fn open_default() -> Result<Self> {
+        Self::open(default_root()?)
+    }
+
+    /// The cache at `root`, created if missing.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        for sub in ["sha256", "tmp"] {
+            let d = root.join(sub);
+            fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the file with this digest lives (whether or not it is there).
+    pub fn path_of(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("sha256").join(digest.to_hex())
+    }
+
+    /// True when the file with this digest is in the cache.
+    pub fn contains(&self, digest: &Sha256) -> bool {
+        self.path_of(digest).is_file()
+    }
+
+    /// A fresh temporary file in the cache's tmp folder (same filesystem, so
+    /// the final rename is atomic). It is removed when dropped unless persisted
+    /// through [`Cache::commit`].
+    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.root.join("tmp");
+        tempfile::Builder::new()
+            .prefix("partial-")
+            .tempfile_in(&dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))
+    }
+
+    /// Moves a finished temporary file into place after checking its digest.
+    /// On a mismatch the temporary file is removed (by drop) and the error
+    /// names `what`, the expected and the actual digest.
+    pub fn commit(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        expected: &Sha256,
+        what: &str,
+    ) -> Result<PathBuf> {
+        let actual = Sha256::of_reader(fs::File::open(tmp.path())?)
+            .with_context(|| format!("hashing {}", tmp.path().display()))?;
+        if &actual != expected {
+            bail!("sha256 mismatch for {what}: expected {expected}, got {actual}");
+        }
+        let dest = self.path_of(expected);
+        tmp.persist(&dest)
+            .with_context(|| format!("moving into {}", dest.display()))?;
+        Ok(dest)
+    }
+
+    /// Stores bytes that the caller already holds, after checking the digest.
+    pub fn insert_bytes(&self, data: &[u8], expected: &Sha256, what: &str) -> Result<PathBuf> {
+        let actual = Sha256::of(data);
+        if &actual != expected {
+            bail!("sha256 mismatch for {what}: expected {expected}, got {actual}");
+        }
+        let mut tmp = self.temp_file()?;
+        std::io::Write::write_all(&mut tmp, data)?;
+        self.commit(tmp, expected, what)
+    }
+
+    /// Checks a file already in the cache (e.g. after a crash or by hand).
+    pub fn verify(&self, digest: &Sha256) -> Result<bool> {
+        let p = self.path_of(digest);
+        let mut w = Sha256Writer::new();
+        let mut f = fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+        std::io::copy(&mut f, &mut w)?;
+        Ok(&w.finish() == digest)
+    }
+}
+
+fn default_root() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(CACHE_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p).join("craton"));
+    }
+    let home = std::env::var_os("HOME").context("neither CRATON_CACHE nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cache").join("craton"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let want = Sha256::of(b"good");
+        let err = cache.insert_bytes(b"evil", &want, "x.deb").unwrap_err();
+        assert!(err.to_string().contains("sha256 mismatch for x.deb"));
+        assert!(!cache.contains(&want));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        cache.insert_bytes(b"good", &want, "x.deb").unwrap();
+        assert!(cache.contains(&want) && cache.verify(&want).unwrap());
+    }
+}

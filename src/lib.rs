@@ -1,0 +1,16 @@
+//! craton: an immutable container-host OS image builder.
+//!
+//! The library holds all logic; `src/main.rs` only parses the command line and
+//! dispatches. The folders are the pipeline (see ../shared/DESIGN.md):
+//! profile -> repo (resolve) -> lock -> fetch -> ... later stages.
+
+pub mod cli;
+pub mod context;
+pub mod digest;
+pub mod error;
+pub mod fetch;
+pub mod http;
+pub mod lock;
+pub mod process;
+pub mod profile;
+pub mod repo;

@@ -1,0 +1,277 @@
+//! craton.lock: the resolved package set and the artifact digests, as sorted,
+//! stable TOML. Written by `craton lock`, read by `fetch` and `build`.
+//!
+//! The lock also records the profile inputs it was made from (repositories,
+//! include/exclude lists, artifact URLs and digests), so that `--locked` can
+//! say exactly how a profile and its lock disagree. It never records a mirror
+//! host: packages are named by repository, suite and pool path.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256;
+use crate::error::bad_input;
+use crate::profile::Profile;
+
+/// The lock format version written at the top of every lock.
+pub const LOCK_VERSION: u32 = 1;
+/// The lock's file name when it sits beside its profile.
+pub const LOCK_FILE: &str = "craton.lock";
+
+/// A whole lockfile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Lock {
+    pub version: u32,
+    pub inputs: Inputs,
+    #[serde(default, rename = "package")]
+    pub packages: Vec<LockedPackage>,
+    #[serde(default, rename = "artifact")]
+    pub artifacts: Vec<LockedArtifact>,
+}
+
+/// What the lock was resolved from; compared by `--locked`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Inputs {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// repository name -> "suite suite ... / component component ..."
+    pub repositories: BTreeMap<String, String>,
+}
+
+/// One locked package.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LockedPackage {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub repository: String,
+    pub suite: String,
+    /// Pool path relative to the mirror root (Packages `Filename:`).
+    pub filename: String,
+    pub size: u64,
+    pub sha256: Sha256,
+}
+
+/// One locked artifact.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LockedArtifact {
+    pub name: String,
+    pub url: String,
+    pub sha256: Sha256,
+}
+
+impl Inputs {
+    /// The inputs of a profile, normalised (sorted) so that order in the
+    /// profile does not matter.
+    pub fn of(profile: &Profile) -> Self {
+        let mut include = profile.packages.include.clone();
+        include.sort();
+        include.dedup();
+        let mut exclude = profile.packages.exclude.clone();
+        exclude.sort();
+        exclude.dedup();
+        let repositories = profile
+            .repositories
+            .iter()
+            .map(|r| {
+                let v = format!("{} / {}", r.suites.join(" "), r.components.join(" "));
+                (r.name.clone(), v)
+            })
+            .collect();
+        Self {
+            include,
+            exclude,
+            repositories,
+        }
+    }
+}
+
+impl Lock {
+    /// Builds a lock, sorting everything so the text is stable.
+    pub fn new(
+        inputs: Inputs,
+        mut packages: Vec<LockedPackage>,
+        mut artifacts: Vec<LockedArtifact>,
+    ) -> Self {
+        packages.sort();
+        artifacts.sort();
+        Self {
+            version: LOCK_VERSION,
+            inputs,
+            packages,
+            artifacts,
+        }
+    }
+
+    /// The artifacts a profile pins, as lock entries.
+    pub fn artifacts_of(profile: &Profile) -> Vec<LockedArtifact> {
+        profile
+            .artifacts
+            .iter()
+            .map(|a| LockedArtifact {
+                name: a.name.clone(),
+                url: a.url.clone(),
+                sha256: a.sha256,
+            })
+            .collect()
+    }
+
+    /// The default lock path for a profile: craton.lock beside it.
+    pub fn default_path(profile: &Path) -> PathBuf {
+        profile.parent().unwrap_or(Path::new(".")).join(LOCK_FILE)
+    }
+
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).expect("a lock always serializes");
+        format!("# craton.lock: written by `craton lock`; do not edit by hand.\n{body}")
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let lock: Lock = toml::from_str(text)
+            .map_err(|e| bad_input(format!("{}: {}", path.display(), e.to_string().trim_end())))?;
+        if lock.version != LOCK_VERSION {
+            return Err(bad_input(format!(
+                "{}: unsupported lock version: got {}, expected {LOCK_VERSION}",
+                path.display(),
+                lock.version
+            )));
+        }
+        Ok(lock)
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Writes the lock atomically (temporary file beside it, then rename).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let dir = dir.unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".craton.lock.")
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        std::io::Write::write_all(&mut tmp, self.to_toml().as_bytes())?;
+        tmp.persist(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// The differences between what a profile asks for and what this lock
+    /// was made from; empty when they agree.
+    pub fn differences(&self, profile: &Profile) -> Vec<String> {
+        let mut out = Vec::new();
+        let want = Inputs::of(profile);
+        diff_lists(
+            "package",
+            "include",
+            &want.include,
+            &self.inputs.include,
+            &mut out,
+        );
+        diff_lists(
+            "package",
+            "exclude",
+            &want.exclude,
+            &self.inputs.exclude,
+            &mut out,
+        );
+        for (name, v) in &want.repositories {
+            match self.inputs.repositories.get(name) {
+                None => out.push(format!(
+                    "repository `{name}` is in the profile but not in the lock"
+                )),
+                Some(l) if l != v => out.push(format!(
+                    "repository `{name}` is `{v}` in the profile but `{l}` in the lock"
+                )),
+                Some(_) => {}
+            }
+        }
+        for name in self.inputs.repositories.keys() {
+            if !want.repositories.contains_key(name) {
+                out.push(format!(
+                    "repository `{name}` is in the lock but not in the profile"
+                ));
+            }
+        }
+        let want_art = Self::artifacts_of(profile);
+        for a in &want_art {
+            match self.artifacts.iter().find(|l| l.name == a.name) {
+                None => out.push(format!(
+                    "artifact `{}` is in the profile but not in the lock",
+                    a.name
+                )),
+                Some(l) if l != a => {
+                    let mut s = format!("artifact `{}` differs:", a.name);
+                    if l.url != a.url {
+                        let _ = write!(
+                            s,
+                            " url is {} in the profile but {} in the lock",
+                            a.url, l.url
+                        );
+                    }
+                    if l.sha256 != a.sha256 {
+                        let _ = write!(
+                            s,
+                            " sha256 is {} in the profile but {} in the lock",
+                            a.sha256, l.sha256
+                        );
+                    }
+                    out.push(s);
+                }
+                Some(_) => {}
+            }
+        }
+        for l in &self.artifacts {
+            if !want_art.iter().any(|a| a.name == l.name) {
+                out.push(format!(
+                    "artifact `{}` is in the lock but not in the profile",
+                    l.name
+                ));
+            }
+        }
+        out
+    }
+
+    /// Fails with bad input (exit 2) naming every difference, for `--locked`.
+    pub fn ensure_matches(&self, profile: &Profile, lock_path: &Path) -> Result<()> {
+        let diffs = self.differences(profile);
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        Err(bad_input(format!(
+            "{} does not match {} (--locked refuses to re-resolve; run `craton lock` to update it):\n  {}",
+            lock_path.display(),
+            profile.path.display(),
+            diffs.join("\n  ")
+        )))
+    }
+
+    /// The lock's digest, recorded in manifests and used as a cache key.
+    pub fn digest(&self) -> Sha256 {
+        Sha256::of(self.to_toml().as_bytes())
+    }
+}
+
+fn diff_lists(what: &str, key: &str, want: &[String], have: &[String], out: &mut Vec<String>) {
+    for w in want.iter().filter(|w| !have.contains(w)) {
+        out.push(format!(
+            "{what} `{w}` is in the profile's [packages] {key} but not in the lock"
+        ));
+    }
+    for h in have.iter().filter(|h| !want.contains(h)) {
+        out.push(format!(
+            "{what} `{h}` is in the lock's {key} but not in the profile"
+        ));
+    }
+}

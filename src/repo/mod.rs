@@ -1,0 +1,14 @@
+//! The Debian archive client: which mirror to use (`sources`, `mirror`), the
+//! signed Release file (`keyring`, `release`), the Packages indexes
+//! (`packages`), dpkg's version ordering (`version`) and the dependency
+//! resolver (`resolve`). Nothing unverified leaves this module: InRelease is
+//! checked with OpenPGP, each Packages index against the Release SHA256 list.
+
+pub mod index;
+pub mod keyring;
+pub mod mirror;
+pub mod packages;
+pub mod release;
+pub mod resolve;
+pub mod sources;
+pub mod version;

@@ -1,0 +1,1 @@
+//! Packages indexes (deb822 stanzas) parsed into package records.
