@@ -14,3 +14,4 @@ pub mod lock;
 pub mod process;
 pub mod profile;
 pub mod repo;
+pub mod resolve;

@@ -1,0 +1,107 @@
+//! The resolve stage: profile -> verified indexes -> package closure ->
+//! [`Lock`]. Also decides whether an existing lock can be used as it is.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+
+use crate::context::Context;
+use crate::error::bad_input;
+use crate::lock::{Inputs, Lock, LockedPackage};
+use crate::repo::index::{self, SuiteSource};
+use crate::repo::keyring::Keyring;
+use crate::repo::resolve::{self, Request};
+
+/// Resolves the profile's packages against its repositories into a lock.
+pub fn resolve(ctx: &Context) -> Result<Lock> {
+    let profile = &ctx.profile;
+    let mut sources = Vec::new();
+    for repo in &profile.repositories {
+        let mirror = ctx.mirror(repo)?;
+        tracing::info!("repository {}: {} (mirror from {})", repo.name, mirror.url, mirror.from);
+        let keyring = Keyring::for_profile(&repo.keyring)
+            .with_context(|| format!("loading the keyring of repository `{}`", repo.name))?;
+        for suite in &repo.suites {
+            sources.push(SuiteSource {
+                repository: repo.name.clone(),
+                suite: suite.clone(),
+                base_url: mirror.url.clone(),
+                components: repo.components.clone(),
+                keyring: keyring.clone(),
+            });
+        }
+    }
+    let universe = index::load_all(&ctx.http, &ctx.cache, &sources)?;
+    let request = Request {
+        include: profile.packages.include.clone(),
+        exclude: profile.packages.exclude.clone(),
+    };
+    let chosen = resolve::resolve(&universe, &request)?;
+    let packages = chosen
+        .iter()
+        .map(|p| LockedPackage {
+            name: p.name.to_string(),
+            version: p.version.as_str().to_owned(),
+            arch: p.architecture.to_string(),
+            repository: p.repository.to_string(),
+            suite: p.suite.to_string(),
+            filename: p.filename.to_string(),
+            size: p.size,
+            sha256: p.sha256,
+        })
+        .collect::<Vec<_>>();
+    tracing::info!("resolved {} packages", packages.len());
+    Ok(Lock::new(Inputs::of(profile), packages, Lock::artifacts_of(profile)))
+}
+
+/// Resolves and writes the lock (`craton lock`).
+pub fn write_lock(ctx: &Context) -> Result<Lock> {
+    let lock = resolve(ctx)?;
+    lock.write(&ctx.lock_path)?;
+    tracing::info!("wrote {}", ctx.lock_path.display());
+    Ok(lock)
+}
+
+/// The lock to build from. With `locked`, the lock must exist and agree
+/// with the profile (bad input otherwise). Without it, a missing or stale
+/// lock is re-resolved and rewritten, as cargo does.
+pub fn current_lock(ctx: &Context, locked: bool) -> Result<Lock> {
+    let path = &ctx.lock_path;
+    if !path.exists() {
+        if locked {
+            return Err(bad_input(format!(
+                "--locked: no lock at {}; run `craton lock {}` first",
+                path.display(),
+                ctx.profile.path.display()
+            )));
+        }
+        tracing::info!("no lock at {}: resolving", path.display());
+        return write_lock(ctx);
+    }
+    let lock = Lock::read(path)?;
+    if locked {
+        lock.ensure_matches(&ctx.profile, path)?;
+        return Ok(lock);
+    }
+    let diffs = lock.differences(&ctx.profile);
+    if diffs.is_empty() {
+        return Ok(lock);
+    }
+    tracing::info!("{} is out of date ({}): resolving again", path.display(), diffs.join("; "));
+    write_lock(ctx)
+}
+
+/// Package counts per repository and suite, for the summary line.
+pub fn summary(lock: &Lock) -> String {
+    let mut per: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for p in &lock.packages {
+        *per.entry((p.repository.as_str(), p.suite.as_str())).or_default() += 1;
+    }
+    let parts: Vec<String> = per.iter().map(|((r, s), n)| format!("{n} from {r}/{s}")).collect();
+    format!(
+        "{} packages ({}), {} artifacts",
+        lock.packages.len(),
+        parts.join(", "),
+        lock.artifacts.len()
+    )
+}

@@ -1,0 +1,150 @@
+//! Test support shared by the integration tests: a loopback HTTP server for a
+//! folder, the fixture repository (made by tests/fixtures/make-repo.sh), and
+//! a runner for the `craton` binary with a private cache.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Serves the files below `root` on 127.0.0.1 (GET only; 404 otherwise) from
+/// a background thread that lives as long as the test process. Returns the
+/// base URL without a trailing slash.
+pub fn serve(root: &Path) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+    let addr = listener.local_addr().unwrap();
+    let root = root.to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = answer(stream, &root);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request)? == 0 {
+            return Ok(());
+        }
+        // Skip the headers; the client sends no body with GET.
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+                break;
+            }
+        }
+        let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let file = root.join(path.trim_start_matches('/'));
+        let ok = !path.contains("..") && file.is_file();
+        if ok {
+            let body = std::fs::read(&file)?;
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                body.len()
+            )?;
+            stream.write_all(&body)?;
+        } else {
+            stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
+        }
+        stream.flush()?;
+    }
+}
+
+/// A freshly generated fixture repository in a temporary folder.
+pub struct FixtureRepo {
+    pub dir: tempfile::TempDir,
+}
+
+impl FixtureRepo {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-repo.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(dir.path())
+            .output()
+            .expect("running make-repo.sh");
+        assert!(
+            out.status.success(),
+            "make-repo.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+/// The output of one craton run, with helpers for assertions.
+pub struct Run {
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code(), 0, "craton failed:\n{}", self.stderr());
+        self
+    }
+    #[track_caller]
+    pub fn fails(&self, code: i32, needle: &str) -> &Self {
+        let err = self.stderr();
+        assert_eq!(self.code(), code, "expected exit {code}, stderr:\n{err}");
+        assert!(err.contains(needle), "expected {needle:?} in stderr:\n{err}");
+        self
+    }
+}
+
+/// Runs the craton binary with `args`, the cache at `cache`, in `cwd`.
+pub fn craton(cache: &Path, cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_craton"))
+        .args(args)
+        .current_dir(cwd)
+        .env("CRATON_CACHE", cache)
+        .env_remove("CRATON_MIRROR")
+        .env_remove("CRATON_SECURITY_MIRROR")
+        .env("CI", "true")
+        .output()
+        .expect("running craton");
+    Run { out }
+}
+
+/// Every regular file below `dir` (recursively), as paths relative to it.
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
