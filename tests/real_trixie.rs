@@ -12,7 +12,7 @@ mod support;
 
 use std::path::Path;
 
-use support::craton;
+use support::craton_real;
 
 fn lock_names(path: &Path) -> Vec<String> {
     let v: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -29,22 +29,7 @@ fn container_host_resolves_fetches_and_names_missing_artifacts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
-    let run = |args: &[&str]| {
-        // Keep the user's mirror choice if they set one for this machine.
-        let mut r = craton(&cache, root, args);
-        if let Ok(m) = std::env::var("CRATON_MIRROR") {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_craton"))
-                .args(args)
-                .current_dir(root)
-                .env("CRATON_CACHE", &cache)
-                .env("CRATON_MIRROR", m)
-                .env("CI", "true")
-                .output()
-                .unwrap();
-            r = support::Run { out };
-        }
-        r
-    };
+    let run = |args: &[&str]| craton_real(&cache, root, args);
 
     // The default profile resolves against trixie.
     let lock = work.path().join("container-host.lock");

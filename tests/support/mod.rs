@@ -116,14 +116,26 @@ impl Run {
     }
 }
 
-/// Runs the craton binary with `args`, the cache at `cache`, in `cwd`.
+/// Runs the craton binary with `args`, the cache at `cache`, in `cwd`,
+/// without the caller's CRATON_MIRROR (which would override a fixture
+/// profile's own mirror).
 pub fn craton(cache: &Path, cwd: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_craton"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_craton"));
+    cmd.env_remove("CRATON_MIRROR").env_remove("CRATON_SECURITY_MIRROR");
+    run_in(cmd, cache, cwd, args)
+}
+
+/// Like [`craton`], keeping CRATON_MIRROR if the caller set one (for tests
+/// against the real Debian archive).
+pub fn craton_real(cache: &Path, cwd: &Path, args: &[&str]) -> Run {
+    run_in(Command::new(env!("CARGO_BIN_EXE_craton")), cache, cwd, args)
+}
+
+fn run_in(mut cmd: Command, cache: &Path, cwd: &Path, args: &[&str]) -> Run {
+    let out = cmd
         .args(args)
         .current_dir(cwd)
         .env("CRATON_CACHE", cache)
-        .env_remove("CRATON_MIRROR")
-        .env_remove("CRATON_SECURITY_MIRROR")
         .env("CI", "true")
         .output()
         .expect("running craton");
