@@ -275,3 +275,131 @@ fn diff_lists(what: &str, key: &str, want: &[String], have: &[String], out: &mut
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{
+        Archive, Artifact, Boot, Disk, Image, Initrd, Keyring, PackageSet, Repository,
+        UsrFilesystem,
+    };
+
+    fn profile() -> Profile {
+        Profile {
+            path: PathBuf::from("/p/x.toml"),
+            sources: vec![PathBuf::from("/p/x.toml")],
+            image: Image {
+                name: "x".into(),
+                version: "1".into(),
+                os_release: BTreeMap::new(),
+            },
+            repositories: vec![Repository {
+                name: "debian".into(),
+                archive: Archive::Debian,
+                suites: vec!["trixie".into(), "trixie-updates".into()],
+                components: vec!["main".into()],
+                mirror: None,
+                keyring: Keyring::Builtin,
+            }],
+            packages: PackageSet {
+                include: vec!["systemd".into(), "bash".into()],
+                exclude: vec![],
+            },
+            artifacts: vec![Artifact {
+                name: "rkt".into(),
+                url: "https://example.invalid/rkt.tar.gz".into(),
+                sha256: Sha256::of(b"rkt"),
+                files: vec![],
+            }],
+            initrd: Initrd::default(),
+            platforms: BTreeMap::new(),
+            disk: Disk {
+                esp_mib: 256,
+                bios_boot_mib: 2,
+                usr_mib: 1024,
+                oem_mib: 128,
+                root_mib: 1024,
+                usr_filesystem: UsrFilesystem::Erofs,
+            },
+            boot: Boot {
+                timeout_secs: 1,
+                kernel_args: vec![],
+            },
+        }
+    }
+
+    fn pkg(name: &str, version: &str) -> LockedPackage {
+        LockedPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            repository: "debian".into(),
+            suite: "trixie".into(),
+            filename: format!("pool/main/{name}_{version}_amd64.deb"),
+            size: 1234,
+            sha256: Sha256::of(name.as_bytes()),
+        }
+    }
+
+    fn lock_of(p: &Profile, pkgs: Vec<LockedPackage>) -> Lock {
+        Lock::new(Inputs::of(p), pkgs, Lock::artifacts_of(p))
+    }
+
+    #[test]
+    fn round_trip_and_stable_order() {
+        let p = profile();
+        let a = lock_of(&p, vec![pkg("systemd", "257.9-1"), pkg("bash", "5.2.37-2")]);
+        let b = lock_of(&p, vec![pkg("bash", "5.2.37-2"), pkg("systemd", "257.9-1")]);
+        assert_eq!(a.to_toml(), b.to_toml(), "input order leaks into the lock");
+        let text = a.to_toml();
+        let back = Lock::from_toml(&text, Path::new("craton.lock")).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.to_toml(), text);
+        assert_eq!(back.digest(), a.digest());
+        // Packages are sorted by name and written as [[package]] tables.
+        let bash = text.find("name = \"bash\"").unwrap();
+        assert!(bash < text.find("name = \"systemd\"").unwrap());
+        assert!(text.contains("[[package]]") && text.contains("[[artifact]]"));
+    }
+
+    #[test]
+    fn write_is_atomic_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        let lock = lock_of(&profile(), vec![pkg("bash", "5.2.37-2")]);
+        lock.write(&path).unwrap();
+        assert_eq!(Lock::read(&path).unwrap(), lock);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "temporary files left beside the lock");
+    }
+
+    #[test]
+    fn differences_name_what_changed() {
+        let p = profile();
+        let lock = lock_of(&p, vec![pkg("bash", "5.2.37-2")]);
+        assert!(lock.differences(&p).is_empty());
+
+        let mut q = p.clone();
+        q.packages.include.push("docker.io".into());
+        q.packages.include.retain(|n| n != "bash");
+        q.repositories[0].suites.pop();
+        q.artifacts[0].sha256 = Sha256::of(b"other");
+        let d = lock.differences(&q);
+        assert_eq!(d.len(), 4, "{d:#?}");
+        assert!(d[0].contains("`docker.io` is in the profile's [packages] include"));
+        assert!(d[1].contains("`bash` is in the lock's include"));
+        assert!(d[2].contains("repository `debian` is `trixie / main` in the profile"));
+        assert!(d[3].starts_with("artifact `rkt` differs: sha256 is"));
+        let err = lock.ensure_matches(&q, Path::new("craton.lock")).unwrap_err();
+        assert!(crate::error::is_bad_input(&err));
+    }
+
+    #[test]
+    fn unknown_version_or_key_is_bad_input() {
+        let text = lock_of(&profile(), vec![]).to_toml().replace("version = 1", "version = 7");
+        let err = Lock::from_toml(&text, Path::new("l")).unwrap_err();
+        assert_eq!(err.to_string(), "l: unsupported lock version: got 7, expected 1");
+        let err = Lock::from_toml("version = 1\nbogus = 2\n", Path::new("l")).unwrap_err();
+        assert!(crate::error::is_bad_input(&err));
+    }
+}
