@@ -137,10 +137,16 @@ fn artifact_file(
         &destination,
         image_path,
     )?;
-    let mode = e.mode.clone().ok_or_else(|| missing("mode"))?;
-    let mode_at = At::of(file, &mode);
-    let mode = parse_mode(mode.get_ref())
-        .map_err(|why| files.err(mode_at, format!("{label}.mode: `{}` {why}", mode.get_ref())))?;
+    let mode = e.mode.as_ref().ok_or_else(|| missing("mode"))?;
+    let mode_at = At::of(file, mode);
+    let written = files.get(file).text.get(mode.span()).unwrap_or("?");
+    let mode = match mode.get_ref() {
+        toml::Value::String(s) => parse_mode(s),
+        _ => Err(
+            "is not a file mode: write it as a string of octal digits, like \"0755\"".to_string(),
+        ),
+    }
+    .map_err(|why| files.err(mode_at, format!("{label}.mode: {written} {why}")))?;
     Ok(ArtifactFile {
         source,
         destination: destination.value,

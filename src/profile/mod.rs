@@ -203,3 +203,6 @@ pub fn load(path: &Path) -> anyhow::Result<Profile> {
     let (files, order, merged) = merge::load_tree(path)?;
     validate::validate(&files, &order, merged)
 }
+
+#[cfg(test)]
+mod tests;

@@ -80,7 +80,8 @@ pub(super) struct RawArtifact {
 pub(super) struct RawArtifactFile {
     pub source: Option<Spanned<String>>,
     pub destination: Option<Spanned<String>>,
-    pub mode: Option<Spanned<String>>,
+    /// Any value, so that an integer gets a message on why modes are strings.
+    pub mode: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
