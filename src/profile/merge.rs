@@ -54,7 +54,7 @@ pub(super) struct MergedPlatform {
 /// profile. The given file is `FileId` 0.
 pub(super) fn load_tree(path: &Path) -> Result<(Files, Vec<FileId>, Merged)> {
     let mut walk = Walk::default();
-    walk.visit(normalize(path), None)?;
+    walk.visit(path.to_path_buf(), None)?;
     let mut merged = Merged::default();
     for &id in &walk.order {
         let raw = walk.raws[id].take().unwrap_or_default();
@@ -74,10 +74,13 @@ struct Walk {
 }
 
 impl Walk {
-    /// Reads `display` (reached through the `extends` entry at `via`, if
-    /// any), then its parents.
-    fn visit(&mut self, display: PathBuf, via: Option<At>) -> Result<()> {
-        let read = fs::canonicalize(&display)
+    /// Reads `path` (reached through the `extends` entry at `via`, if any),
+    /// then its parents.
+    fn visit(&mut self, path: PathBuf, via: Option<At>) -> Result<()> {
+        // Read through the path as joined (a `..` after a symlinked folder
+        // means what the OS says), print it normalised.
+        let display = normalize(&path);
+        let read = fs::canonicalize(&path)
             .and_then(|abs| fs::read_to_string(&abs).map(|text| (abs, text)));
         let (abs, text) = match read {
             Ok(v) => v,
@@ -119,7 +122,7 @@ impl Walk {
             if entry.get_ref().is_empty() {
                 return Err(self.files.err(at, "extends: empty path"));
             }
-            let parent = join_beside(&self.files.get(id).display, entry.get_ref());
+            let parent = join_beside(&path, entry.get_ref());
             self.visit(parent, Some(at))?;
         }
         self.stack.pop();

@@ -272,3 +272,26 @@ fn loading_writes_nothing() {
     let entries: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
     assert_eq!(entries.len(), 1);
 }
+
+#[test]
+fn a_mistake_in_a_parent_names_the_parent() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "lib/base.toml",
+        "[packages]\ninclude = [\"Vim\"]\n",
+    );
+    write(
+        d.path(),
+        "p.toml",
+        &format!("extends = [\"./lib/../lib/base.toml\"]\n{IMAGE}"),
+    );
+    let base = d.path().join("lib/base.toml");
+    assert_eq!(
+        load_err(&d.path().join("p.toml"))
+            .split_once(": [packages]")
+            .unwrap()
+            .0,
+        format!("{}:3:12", base.display())
+    );
+}

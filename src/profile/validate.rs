@@ -204,15 +204,18 @@ fn repository(
                 return Err(files.err(at, format!("{}: empty path", label("keyring"))));
             }
             let source = files.get(file);
-            let shown = join_beside(&source.display, k.get_ref());
-            let abs = normalize(&source.abs.with_file_name("").join(k.get_ref()));
-            if let Err(e) = std::fs::metadata(&abs) {
-                return Err(files.err(
-                    at,
-                    format!("{}: cannot read {}: {e}", label("keyring"), shown.display()),
-                ));
+            let shown = normalize(&join_beside(&source.display, k.get_ref()));
+            // Canonical, so the repo stage gets an absolute path and a
+            // missing keyring is a profile mistake found now.
+            match std::fs::canonicalize(join_beside(&source.abs, k.get_ref())) {
+                Ok(abs) => Keyring::Path(abs),
+                Err(e) => {
+                    return Err(files.err(
+                        at,
+                        format!("{}: cannot read {}: {e}", label("keyring"), shown.display()),
+                    ));
+                }
             }
-            Keyring::Path(abs)
         }
     };
     Ok(Repository {
