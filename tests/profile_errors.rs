@@ -1,6 +1,6 @@
 //! Profile loading against files: every bad profile in tests/bad-profiles/
 //! must fail with exactly the message in its `.error` file (and as bad
-//! input, exit 2), and a complete good profile must load.
+//! input, exit 2), and the complete example of docs/profile.md must load.
 //!
 //! Paths are relative to the crate root (where cargo runs integration
 //! tests), so messages are the same on every machine. After changing a
@@ -75,99 +75,36 @@ fn every_error_file_has_its_profile() {
     }
 }
 
-/// The example of docs/profile.md, in two files.
-const BASE: &str = r#"
-schema = 1
-
-[image]
-name = "base"
-version = "0.0.0"
-
-[image.os-release]
-HOME_URL = "https://example.org/craton"
-
-[[repository]]
-name = "debian"
-suites = ["trixie", "trixie-updates"]
-mirror = "http://mirror.example/debian/"
-
-[[repository]]
-name = "debian-security"
-archive = "debian-security"
-suites = ["trixie-security"]
-components = ["main", "non-free-firmware"]
-mirror = "http://mirror.example/debian-security"
-
-[packages]
-include = ["systemd", "systemd-sysv", "udev", "dbus"]
-exclude = ["initramfs-tools"]
-
-[initrd]
-packages = ["systemd", "udev", "kmod", "cryptsetup-bin"]
-modules = ["virtio_blk", "dm_verity", "erofs"]
-
-[platform.qemu]
-console = "ttyS0,115200n8"
-
-[platform.gce]
-console = "ttyS0,115200n8"
-kernel-args = ["net.ifnames=0"]
-
-[boot]
-kernel-args = ["quiet"]
-"#;
-
-const HOST: &str = r#"
-schema = 1
-extends = ["base.toml"]
-
-[image]
-name = "container-host"
-version = "0.1.0"
-
-[image.os-release]
-PRETTY_NAME = "craton container host"
-
-[packages]
-include = ["docker.io", "docker-cli", "containerd", "runc", "iptables"]
-
-[[artifact]]
-name = "rkt"
-url = "https://github.com/rkt/rkt/releases/download/v1.30.0/rkt-v1.30.0.tar.gz"
-sha256 = "812b7d80ae66634286df3eb6d954cc99836aebcd79808b9ee2751dfd1f54421c"
-files = [
-  { source = "rkt-v1.30.0/rkt", destination = "/usr/bin/rkt", mode = "0755" },
-  { source = "rkt-v1.30.0/stage1-coreos.aci", destination = "/usr/lib/rkt/stage1-images/stage1-coreos.aci", mode = "0644" },
-]
-
-[[artifact]]
-name = "flanneld"
-url = "fixtures/flanneld-amd64"
-sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
-files = [ { destination = "/usr/bin/flanneld", mode = "0755" } ]
-
-[disk]
-usr-mib = 1536
-usr-filesystem = "erofs"
-
-[boot]
-timeout-secs = 0
-kernel-args = ["systemd.show_status=auto"]
-"#;
+/// The two files of "A complete example" in docs/profile.md, so that the
+/// documentation cannot drift from what loads.
+fn documented_example() -> (String, String) {
+    let doc = fs::read_to_string("docs/profile.md").unwrap();
+    let (_, example) = doc.split_once("## A complete example").unwrap();
+    let blocks: Vec<&str> = example
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split_once("```").unwrap().0)
+        .collect();
+    assert_eq!(blocks.len(), 2, "the example is two files");
+    (blocks[0].to_string(), blocks[1].to_string())
+}
 
 #[test]
 fn a_complete_profile_loads() {
+    let (base, host) = documented_example();
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("base.toml"), BASE).unwrap();
-    fs::write(dir.path().join("host.toml"), HOST).unwrap();
-    let p = profile::load(&dir.path().join("host.toml")).unwrap();
+    fs::write(dir.path().join("base.toml"), base).unwrap();
+    fs::write(dir.path().join("container-host.toml"), host).unwrap();
+    let p = profile::load(&dir.path().join("container-host.toml")).unwrap();
     let root = fs::canonicalize(dir.path()).unwrap();
 
-    assert_eq!(p.path, root.join("host.toml"));
-    assert_eq!(p.sources, [root.join("base.toml"), root.join("host.toml")]);
+    let host = root.join("container-host.toml");
+    assert_eq!(p.path, host);
+    assert_eq!(p.sources, [root.join("base.toml"), host]);
     assert_eq!(p.image.name, "container-host");
     assert_eq!(p.image.version, "0.1.0");
     assert_eq!(p.image.os_release.len(), 2);
+    assert_eq!(p.image.os_release["HOME_URL"], "https://example.org/craton");
 
     assert_eq!(p.repositories.len(), 2);
     let security = &p.repositories[1];
