@@ -190,18 +190,14 @@ fn split_section(path: &[Step]) -> (String, &[Step]) {
         [Step::Key(_)] => (String::new(), path),
         _ => {
             // Table keys up to the last key: [image.os-release] KEY.
-            let keys = path
+            let names: Vec<&str> = path[..path.len().saturating_sub(1)]
                 .iter()
-                .take(path.len().saturating_sub(1))
-                .take_while(|s| matches!(s, Step::Key(_)))
-                .count();
-            let names: Vec<&str> = path[..keys]
-                .iter()
-                .map(|s| match s {
-                    Step::Key(k) => k.as_str(),
-                    Step::Index(..) => unreachable!("take_while keeps keys only"),
+                .map_while(|s| match s {
+                    Step::Key(k) => Some(k.as_str()),
+                    Step::Index(..) => None,
                 })
                 .collect();
+            let keys = names.len();
             (format!("[{}]", names.join(".")), &path[keys..])
         }
     }
