@@ -2,10 +2,12 @@
 //! validated into the typed, immutable [`Profile`] that the pipeline reads.
 //!
 //! Two phases (STYLE.md): `raw` deserializes each file with
-//! `deny_unknown_fields` and keeps spans; `merge` folds parents into children;
-//! `validate` turns the merged raw profile into these types. Every error is
-//! bad input (exit 2) and names the file, the key and line:column.
-//! docs/profile.md documents every key once.
+//! `deny_unknown_fields` and keeps spans; `merge` reads the `extends` tree
+//! and folds parents into children; `validate` (with `artifact` and the name
+//! rules in `names`) turns the merged profile into these types. `source`
+//! holds the files' text and turns spans into `file:line:column`. Every
+//! error is bad input (exit 2) and names the file, the key and
+//! line:column. docs/profile.md documents every key once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
