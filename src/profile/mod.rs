@@ -110,8 +110,9 @@ pub enum Archive {
 pub enum Keyring {
     /// The Debian archive keyring built into craton (keys/ in the repository).
     Builtin,
-    /// An armored (.asc) or binary key file, or a directory of them,
-    /// resolved against the profile's folder.
+    /// An armored (.asc) or binary key file, or a directory of them:
+    /// canonical, resolved against the folder of the profile file that
+    /// names it, and known to exist when the profile was loaded.
     Path(PathBuf),
 }
 
@@ -140,6 +141,8 @@ pub struct PackageSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
     pub name: String,
+    /// An http(s) URL, or `file://` and an absolute path (a local path in
+    /// the profile is resolved against its folder into this form).
     pub url: String,
     pub sha256: Sha256,
     pub files: Vec<ArtifactFile>,
@@ -150,7 +153,7 @@ pub struct Artifact {
 pub struct ArtifactFile {
     /// Path inside the archive (tarball); `None` takes the download itself.
     pub source: Option<String>,
-    /// Absolute destination path in the image.
+    /// Absolute destination path in the image, under /usr or /etc.
     pub destination: String,
     /// Permission bits, e.g. 0o755.
     pub mode: u32,
@@ -163,7 +166,8 @@ pub struct Initrd {
     pub modules: Vec<String>,
 }
 
-/// [platform.NAME] (qemu, gce, metal).
+/// [platform.NAME] (qemu, gce, metal). `Profile::platforms` holds those
+/// whose table appears in the profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Platform {
     pub console: Option<String>,
