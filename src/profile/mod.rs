@@ -2,18 +2,72 @@
 //! validated into the typed, immutable [`Profile`] that the pipeline reads.
 //!
 //! Two phases (STYLE.md): `raw` deserializes each file with
-//! `deny_unknown_fields` and keeps spans; `merge` folds parents into children;
-//! `validate` turns the merged raw profile into these types. Every error is
-//! bad input (exit 2) and names the file, the key and line:column.
-//! docs/profile.md documents every key once.
+//! `deny_unknown_fields` and keeps spans; `merge` reads the `extends` tree
+//! and folds parents into children; `validate` (with `artifact` and the name
+//! rules in `names`) turns the merged profile into these types. `source`
+//! holds the files' text and turns spans into `file:line:column`. Every
+//! error is bad input (exit 2) and names the file, the key and
+//! line:column. docs/profile.md documents every key once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Sha256;
 
+mod artifact;
+mod merge;
+mod names;
+mod raw;
+mod source;
+mod validate;
+
 /// The only schema version this craton understands.
 pub const SCHEMA_VERSION: i64 = 1;
+
+/// Repositories of a profile that lists none (DESIGN.md "Package sources"):
+/// Debian trixie with its point-release updates, and its security archive,
+/// so that a minimal profile still gets security fixes.
+pub const DEFAULT_REPOSITORIES: &[(&str, Archive, &[&str])] = &[
+    ("debian", Archive::Debian, &["trixie", "trixie-updates"]),
+    (
+        "debian-security",
+        Archive::DebianSecurity,
+        &["trixie-security"],
+    ),
+];
+
+/// Components of a repository that names none: only `main`, so an image
+/// contains free software unless its profile asks for more.
+pub const DEFAULT_COMPONENTS: &[&str] = &["main"];
+
+/// os-release keys craton writes from [image] (IMAGE_ID from name,
+/// IMAGE_VERSION from version, os-release(5)); a profile cannot set them in
+/// [image.os-release], so the two can never disagree.
+pub const RESERVED_OS_RELEASE_KEYS: &[&str] = &["IMAGE_ID", "IMAGE_VERSION"];
+
+/// Where artifact files may go (without the leading `/`): everything the OS
+/// ships lives in /usr, and /etc becomes the factory copy in /usr
+/// (DESIGN.md "Root filesystem"); files elsewhere would not reach the image.
+pub const ARTIFACT_DESTINATION_ROOTS: &[&str] = &["usr", "etc"];
+
+/// ESP size: shim, GRUB and a kernel plus initrd for each of two slots
+/// (DESIGN.md's disk table), with room for larger kernels later.
+pub const DEFAULT_ESP_MIB: u64 = 256;
+/// BIOS boot partition: GRUB's i386-pc core.img measured 157 KB; one 1 MiB
+/// alignment unit more leaves room for extra GRUB modules.
+pub const DEFAULT_BIOS_BOOT_MIB: u64 = 2;
+/// Each USR slot: /usr of the container host plus its verity tree (DESIGN.md).
+pub const DEFAULT_USR_MIB: u64 = 1024;
+/// OEM: a few small platform files (DESIGN.md); ext4 needs some MiB itself.
+pub const DEFAULT_OEM_MIB: u64 = 128;
+/// ROOT as built: grows to fill the disk on first boot, so it starts small.
+pub const DEFAULT_ROOT_MIB: u64 = 1024;
+/// Upper bound for any partition size: 16 TiB in MiB keeps byte and sector
+/// arithmetic far from u64 overflow; a larger value is a typo.
+pub const MAX_PARTITION_MIB: u64 = 16 * 1024 * 1024;
+/// GRUB menu timeout: one second lets a person on the console interrupt the
+/// boot without slowing unattended boots noticeably.
+pub const DEFAULT_TIMEOUT_SECS: u32 = 1;
 
 /// A validated profile.
 #[derive(Debug, Clone)]
@@ -56,8 +110,9 @@ pub enum Archive {
 pub enum Keyring {
     /// The Debian archive keyring built into craton (keys/ in the repository).
     Builtin,
-    /// An armored (.asc) or binary key file, or a directory of them,
-    /// resolved against the profile's folder.
+    /// An armored (.asc) or binary key file, or a directory of them:
+    /// canonical, resolved against the folder of the profile file that
+    /// names it, and known to exist when the profile was loaded.
     Path(PathBuf),
 }
 
@@ -86,6 +141,8 @@ pub struct PackageSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
     pub name: String,
+    /// An http(s) URL, or `file://` and an absolute path (a local path in
+    /// the profile is resolved against its folder into this form).
     pub url: String,
     pub sha256: Sha256,
     pub files: Vec<ArtifactFile>,
@@ -96,7 +153,7 @@ pub struct Artifact {
 pub struct ArtifactFile {
     /// Path inside the archive (tarball); `None` takes the download itself.
     pub source: Option<String>,
-    /// Absolute destination path in the image.
+    /// Absolute destination path in the image, under /usr or /etc.
     pub destination: String,
     /// Permission bits, e.g. 0o755.
     pub mode: u32,
@@ -109,7 +166,8 @@ pub struct Initrd {
     pub modules: Vec<String>,
 }
 
-/// [platform.NAME] (qemu, gce, metal).
+/// [platform.NAME] (qemu, gce, metal). `Profile::platforms` holds those
+/// whose table appears in the profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Platform {
     pub console: Option<String>,
@@ -143,7 +201,14 @@ pub struct Boot {
 
 /// Loads, merges and validates the profile at `path`.
 /// Every failure carries [`crate::error::BadInput`].
+///
+/// Messages print paths as given (joined for `extends`), so `load` of a
+/// relative path gives the same text on every machine. Loading reads the
+/// profile files and checks that keyrings exist; it writes nothing.
 pub fn load(path: &Path) -> anyhow::Result<Profile> {
-    let _ = path;
-    todo!("profile::load is implemented by the profile work")
+    let (files, order, merged) = merge::load_tree(path)?;
+    validate::validate(&files, &order, merged)
 }
+
+#[cfg(test)]
+mod tests;

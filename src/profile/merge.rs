@@ -1,0 +1,237 @@
+//! `extends`: reads a profile and its parents, and folds them into one
+//! [`Merged`] profile in which every value remembers its file and position.
+//!
+//! Order: each file's parents are merged in the order listed, depth first,
+//! then the file itself; a file reached twice (a diamond) is merged once, at
+//! its first place. Rules: tables merge key by key, scalars are overridden
+//! by the later file, lists are appended (earlier file first),
+//! `[[repository]]` entries are appended, and `[[artifact]]` entries replace
+//! an earlier one of the same name in place. Meaning is checked later, in
+//! `validate`; this module only rejects what it cannot merge.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use toml::Spanned;
+
+use super::raw::{self, List, RawArtifact, RawFile, RawRepository};
+use super::source::{At, FileId, Files, SourceFile, Src, join_beside, normalize};
+use crate::error::bad_input;
+
+/// The profile after `extends`, still unchecked.
+#[derive(Debug, Default)]
+pub(super) struct Merged {
+    pub name: Option<Src<String>>,
+    pub version: Option<Src<String>>,
+    /// os-release KEY -> (the key as written, its value).
+    pub os_release: BTreeMap<String, (At, Src<String>)>,
+    pub repositories: Vec<(FileId, Spanned<RawRepository>)>,
+    pub include: Vec<Src<String>>,
+    pub exclude: Vec<Src<String>>,
+    pub artifacts: Vec<(FileId, Spanned<RawArtifact>)>,
+    pub initrd_packages: Vec<Src<String>>,
+    pub initrd_modules: Vec<Src<String>>,
+    pub platforms: BTreeMap<&'static str, MergedPlatform>,
+    pub esp_mib: Option<Src<i64>>,
+    pub bios_boot_mib: Option<Src<i64>>,
+    pub usr_mib: Option<Src<i64>>,
+    pub oem_mib: Option<Src<i64>>,
+    pub root_mib: Option<Src<i64>>,
+    pub usr_filesystem: Option<Src<String>>,
+    pub timeout_secs: Option<Src<i64>>,
+    pub boot_kernel_args: Vec<Src<String>>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct MergedPlatform {
+    pub console: Option<Src<String>>,
+    pub kernel_args: Vec<Src<String>>,
+}
+
+/// Reads `path` and everything it extends; returns the files and the merged
+/// profile. The given file is `FileId` 0.
+pub(super) fn load_tree(path: &Path) -> Result<(Files, Vec<FileId>, Merged)> {
+    let mut walk = Walk::default();
+    walk.visit(path.to_path_buf(), None)?;
+    let mut merged = Merged::default();
+    for &id in &walk.order {
+        let raw = walk.raws[id].take().unwrap_or_default();
+        merged.apply(&walk.files, id, raw)?;
+    }
+    Ok((walk.files, walk.order, merged))
+}
+
+#[derive(Default)]
+struct Walk {
+    files: Files,
+    raws: Vec<Option<RawFile>>,
+    /// Files being read, outermost first: a path met again here is a cycle.
+    stack: Vec<FileId>,
+    /// Merge order: parents before children.
+    order: Vec<FileId>,
+}
+
+impl Walk {
+    /// Reads `path` (reached through the `extends` entry at `via`, if any),
+    /// then its parents.
+    fn visit(&mut self, path: PathBuf, via: Option<At>) -> Result<()> {
+        // Read through the path as joined (a `..` after a symlinked folder
+        // means what the OS says), print it normalised.
+        let display = normalize(&path);
+        let read = fs::canonicalize(&path)
+            .and_then(|abs| fs::read_to_string(&abs).map(|text| (abs, text)));
+        let (abs, text) = match read {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = format!("cannot read {}: {e}", display.display());
+                return Err(match via {
+                    Some(at) => self.files.err(at, format!("extends: {msg}")),
+                    None => bad_input(msg),
+                });
+            }
+        };
+        if let Some(pos) = self
+            .stack
+            .iter()
+            .position(|&id| self.files.get(id).abs == abs)
+        {
+            let mut chain: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|&id| self.files.get(id).display.display().to_string())
+                .collect();
+            chain.push(display.display().to_string());
+            let msg = format!("extends cycle: {}", chain.join(" extends "));
+            return Err(match via {
+                Some(at) => self.files.err(at, msg),
+                None => bad_input(msg),
+            });
+        }
+        if self.files.0.iter().any(|f| f.abs == abs) {
+            return Ok(()); // a diamond: already merged at its first place
+        }
+        let id = self.files.0.len();
+        self.files.0.push(SourceFile { display, abs, text });
+        let mut raw = raw::parse(&self.files, id)?;
+        let extends = raw.extends.take();
+        self.raws.push(Some(raw));
+        self.stack.push(id);
+        for entry in extends.map(Spanned::into_inner).unwrap_or_default() {
+            let at = At::of(id, &entry);
+            if entry.get_ref().is_empty() {
+                return Err(self.files.err(at, "extends: empty path"));
+            }
+            let parent = join_beside(&path, entry.get_ref());
+            self.visit(parent, Some(at))?;
+        }
+        self.stack.pop();
+        self.order.push(id);
+        Ok(())
+    }
+}
+
+impl Merged {
+    /// Folds file `id` over what is merged so far.
+    fn apply(&mut self, files: &Files, id: FileId, raw: RawFile) -> Result<()> {
+        if let Some(image) = raw.image {
+            over(&mut self.name, id, image.name);
+            over(&mut self.version, id, image.version);
+            for (k, v) in image.os_release.unwrap_or_default() {
+                let key_at = At::of(id, &k);
+                self.os_release
+                    .insert(k.into_inner(), (key_at, Src::from_spanned(id, v)));
+            }
+        }
+        for repo in raw.repository.unwrap_or_default() {
+            self.repositories.push((id, repo));
+        }
+        if let Some(p) = raw.packages {
+            append(&mut self.include, id, p.include);
+            append(&mut self.exclude, id, p.exclude);
+        }
+        self.apply_artifacts(files, id, raw.artifact.unwrap_or_default())?;
+        if let Some(i) = raw.initrd {
+            append(&mut self.initrd_packages, id, i.packages);
+            append(&mut self.initrd_modules, id, i.modules);
+        }
+        if let Some(p) = raw.platform {
+            for (name, platform) in [("qemu", p.qemu), ("gce", p.gce), ("metal", p.metal)] {
+                if let Some(platform) = platform {
+                    let m = self.platforms.entry(name).or_default();
+                    over(&mut m.console, id, platform.console);
+                    append(&mut m.kernel_args, id, platform.kernel_args);
+                }
+            }
+        }
+        if let Some(d) = raw.disk {
+            over(&mut self.esp_mib, id, d.esp_mib);
+            over(&mut self.bios_boot_mib, id, d.bios_boot_mib);
+            over(&mut self.usr_mib, id, d.usr_mib);
+            over(&mut self.oem_mib, id, d.oem_mib);
+            over(&mut self.root_mib, id, d.root_mib);
+            over(&mut self.usr_filesystem, id, d.usr_filesystem);
+        }
+        if let Some(b) = raw.boot {
+            over(&mut self.timeout_secs, id, b.timeout_secs);
+            append(&mut self.boot_kernel_args, id, b.kernel_args);
+        }
+        Ok(())
+    }
+
+    /// A named artifact replaces an earlier file's artifact of that name in
+    /// place; two of one name in the same file is a mistake.
+    fn apply_artifacts(
+        &mut self,
+        files: &Files,
+        id: FileId,
+        artifacts: Vec<Spanned<RawArtifact>>,
+    ) -> Result<()> {
+        let mut seen: BTreeMap<String, At> = BTreeMap::new();
+        for artifact in artifacts {
+            let Some(name) = artifact.get_ref().name.clone() else {
+                // validate reports the missing name
+                self.artifacts.push((id, artifact));
+                continue;
+            };
+            let at = At::of(id, &name);
+            if let Some(first) = seen.insert(name.get_ref().clone(), at) {
+                return Err(files.err(
+                    at,
+                    format!(
+                        "artifact `{}`: defined twice in this file, first at {}",
+                        name.get_ref(),
+                        files.position(first)
+                    ),
+                ));
+            }
+            let earlier = self.artifacts.iter_mut().find(|(_, a)| {
+                a.get_ref().name.as_ref().map(|n| n.get_ref()) == Some(name.get_ref())
+            });
+            match earlier {
+                Some(slot) => *slot = (id, artifact),
+                None => self.artifacts.push((id, artifact)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A later file's scalar overrides an earlier one's.
+fn over<T>(slot: &mut Option<Src<T>>, id: FileId, value: Option<Spanned<T>>) {
+    if let Some(v) = value {
+        *slot = Some(Src::from_spanned(id, v));
+    }
+}
+
+/// A later file's list items go after the earlier ones'.
+fn append(list: &mut Vec<Src<String>>, id: FileId, value: Option<List>) {
+    if let Some(items) = value {
+        list.extend(
+            items
+                .into_inner()
+                .into_iter()
+                .map(|v| Src::from_spanned(id, v)),
+        );
+    }
+}

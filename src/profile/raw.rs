@@ -1,0 +1,163 @@
+//! Phase one: one profile file as written, before `extends` and before any
+//! value is checked. Every key is optional here (the merged profile decides
+//! what is required) and values that validation may complain about keep
+//! their span.
+//!
+//! This module checks only the TOML syntax, `schema`, unknown keys and value
+//! types; meaning is `validate`'s job.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::SCHEMA_VERSION;
+use super::source::{At, FileId, Files, toml_error};
+
+/// A list of strings with the span of the list and of each item.
+pub(super) type List = Spanned<Vec<Spanned<String>>>;
+
+/// One profile file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawFile {
+    /// Checked on the parsed document before this struct is read (see
+    /// [`check_schema`]), so a file of another schema reports its schema
+    /// rather than its first unknown key.
+    #[serde(rename = "schema")]
+    pub _schema: Option<IgnoredAny>,
+    pub extends: Option<List>,
+    pub image: Option<RawImage>,
+    pub repository: Option<Vec<Spanned<RawRepository>>>,
+    pub packages: Option<RawPackages>,
+    pub artifact: Option<Vec<Spanned<RawArtifact>>>,
+    pub initrd: Option<RawInitrd>,
+    pub platform: Option<RawPlatforms>,
+    pub disk: Option<RawDisk>,
+    pub boot: Option<RawBoot>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawImage {
+    pub name: Option<Spanned<String>>,
+    pub version: Option<Spanned<String>>,
+    pub os_release: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawRepository {
+    pub name: Option<Spanned<String>>,
+    pub archive: Option<Spanned<String>>,
+    pub suites: Option<List>,
+    pub components: Option<List>,
+    pub mirror: Option<Spanned<String>>,
+    pub keyring: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPackages {
+    pub include: Option<List>,
+    pub exclude: Option<List>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawArtifact {
+    pub name: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub sha256: Option<Spanned<String>>,
+    pub files: Option<Spanned<Vec<Spanned<RawArtifactFile>>>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawArtifactFile {
+    pub source: Option<Spanned<String>>,
+    pub destination: Option<Spanned<String>>,
+    /// Any value, so that an integer gets a message on why modes are strings.
+    pub mode: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawInitrd {
+    pub packages: Option<List>,
+    pub modules: Option<List>,
+}
+
+/// `[platform.*]`: a struct rather than a map, so that serde rejects an
+/// unknown platform name with the list of known ones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPlatforms {
+    pub qemu: Option<RawPlatform>,
+    pub gce: Option<RawPlatform>,
+    pub metal: Option<RawPlatform>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawPlatform {
+    pub console: Option<Spanned<String>>,
+    pub kernel_args: Option<List>,
+}
+
+/// Sizes are read as i64 (TOML's integer) so that a negative size gets
+/// craton's message rather than serde's "expected u64".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawDisk {
+    pub esp_mib: Option<Spanned<i64>>,
+    pub bios_boot_mib: Option<Spanned<i64>>,
+    pub usr_mib: Option<Spanned<i64>>,
+    pub oem_mib: Option<Spanned<i64>>,
+    pub root_mib: Option<Spanned<i64>>,
+    pub usr_filesystem: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawBoot {
+    pub timeout_secs: Option<Spanned<i64>>,
+    pub kernel_args: Option<List>,
+}
+
+/// Parses file `id` of `files`: syntax, then `schema`, then the raw structs.
+pub(super) fn parse(files: &Files, id: FileId) -> Result<RawFile> {
+    let text = &files.get(id).text;
+    let doc = DeTable::parse(text).map_err(|e| toml_error(files, id, &e))?;
+    check_schema(files, id, doc.get_ref())?;
+    toml::from_str(text).map_err(|e| toml_error(files, id, &e))
+}
+
+/// `schema = 1` must be present; anything else is "got X, expected 1" with
+/// X as written in the file.
+fn check_schema(files: &Files, id: FileId, doc: &DeTable<'_>) -> Result<()> {
+    let Some(value) = doc.get("schema") else {
+        return Err(files.err_file(
+            id,
+            format!("missing `schema` (expected schema = {SCHEMA_VERSION})"),
+        ));
+    };
+    let is_current = match value.get_ref() {
+        DeValue::Integer(i) => {
+            i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) == Ok(SCHEMA_VERSION)
+        }
+        _ => false,
+    };
+    if is_current {
+        return Ok(());
+    }
+    let at = At::of(id, value);
+    let written = files.get(id).text.get(value.span()).unwrap_or("?");
+    Err(files.err(
+        at,
+        format!("unsupported schema: got {written}, expected {SCHEMA_VERSION}"),
+    ))
+}

@@ -1,0 +1,297 @@
+//! Unit tests of `load` with inline TOML: merge semantics across `extends`,
+//! defaults, and paths resolved against the file that wrote them. The
+//! error messages themselves are pinned by tests/bad-profiles/.
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+use crate::error::is_bad_input;
+
+const HEAD: &str = "schema = 1\n";
+
+fn write(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, format!("{HEAD}{body}")).unwrap();
+}
+
+fn load_err(path: &Path) -> String {
+    let e = load(path).unwrap_err();
+    assert!(is_bad_input(&e), "{e:#}");
+    format!("{e:#}")
+}
+
+const IMAGE: &str = "[image]\nname = \"base\"\nversion = \"1\"\n";
+
+#[test]
+fn tables_merge_key_by_key_and_scalars_are_overridden() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "base.toml",
+        "[image]\nname = \"base\"\nversion = \"1\"\n\
+         [image.os-release]\nPRETTY_NAME = \"Base\"\nHOME_URL = \"https://example.org/\"\n\
+         [disk]\nesp-mib = 300\nusr-filesystem = \"ext4\"\n",
+    );
+    write(
+        d.path(),
+        "child.toml",
+        "extends = [\"base.toml\"]\n[image]\nversion = \"2\"\n\
+         [image.os-release]\nPRETTY_NAME = \"Child\"\n[disk]\nesp-mib = 512\n",
+    );
+    let p = load(&d.path().join("child.toml")).unwrap();
+    assert_eq!(p.image.name, "base");
+    assert_eq!(p.image.version, "2");
+    assert_eq!(p.image.os_release["PRETTY_NAME"], "Child");
+    assert_eq!(p.image.os_release["HOME_URL"], "https://example.org/");
+    assert_eq!(p.disk.esp_mib, 512);
+    assert_eq!(p.disk.usr_filesystem, UsrFilesystem::Ext4);
+    assert_eq!(p.disk.usr_mib, DEFAULT_USR_MIB);
+}
+
+#[test]
+fn lists_are_appended_parent_first() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "base.toml",
+        &format!(
+            "{IMAGE}[packages]\ninclude = [\"systemd\", \"udev\"]\n\
+             [boot]\nkernel-args = [\"quiet\"]\n[platform.qemu]\nkernel-args = [\"a=1\"]\n"
+        ),
+    );
+    write(
+        d.path(),
+        "child.toml",
+        "extends = [\"base.toml\"]\n[packages]\ninclude = [\"docker.io\", \"systemd\"]\n\
+         exclude = [\"vim\"]\n[boot]\nkernel-args = [\"quiet\"]\n\
+         [platform.qemu]\nconsole = \"ttyS0\"\nkernel-args = [\"a=2\"]\n",
+    );
+    let p = load(&d.path().join("child.toml")).unwrap();
+    // Package repeats are dropped; kernel arguments keep theirs (the last wins).
+    assert_eq!(p.packages.include, ["systemd", "udev", "docker.io"]);
+    assert_eq!(p.packages.exclude, ["vim"]);
+    assert_eq!(p.boot.kernel_args, ["quiet", "quiet"]);
+    let qemu = &p.platforms["qemu"];
+    assert_eq!(qemu.kernel_args, ["a=1", "a=2"]);
+    assert_eq!(qemu.console.as_deref(), Some("ttyS0"));
+    assert!(!p.platforms.contains_key("gce"));
+}
+
+fn artifact(name: &str, dest: &str) -> String {
+    format!(
+        "[[artifact]]\nname = \"{name}\"\nurl = \"https://example.org/{name}\"\n\
+         sha256 = \"{}\"\nfiles = [{{ destination = \"{dest}\", mode = \"0755\" }}]\n",
+        "ab".repeat(32)
+    )
+}
+
+#[test]
+fn artifacts_are_replaced_by_name_in_place() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "base.toml",
+        &format!(
+            "{IMAGE}{}{}{}",
+            artifact("rkt", "/usr/bin/rkt"),
+            artifact("flanneld", "/usr/bin/flanneld"),
+            artifact("etcd", "/usr/bin/etcd")
+        ),
+    );
+    write(
+        d.path(),
+        "child.toml",
+        &format!(
+            "extends = [\"base.toml\"]\n{}{}",
+            artifact("extra", "/usr/bin/extra"),
+            artifact("flanneld", "/usr/lib/flannel/flanneld")
+        ),
+    );
+    let p = load(&d.path().join("child.toml")).unwrap();
+    let names: Vec<&str> = p.artifacts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["rkt", "flanneld", "etcd", "extra"]);
+    assert_eq!(
+        p.artifacts[1].files[0].destination,
+        "/usr/lib/flannel/flanneld"
+    );
+    assert_eq!(p.artifacts[1].files[0].mode, 0o755);
+    assert_eq!(p.artifacts[1].files[0].source, None);
+}
+
+#[test]
+fn parents_merge_in_order_and_a_diamond_once() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "common.toml",
+        "[[repository]]\nname = \"debian\"\nsuites = [\"trixie\"]\n\
+         [packages]\ninclude = [\"base-files\"]\n",
+    );
+    write(
+        d.path(),
+        "one.toml",
+        "extends = [\"common.toml\"]\n[image]\nname = \"one\"\nversion = \"1\"\n\
+         [packages]\ninclude = [\"systemd\"]\n",
+    );
+    write(
+        d.path(),
+        "two.toml",
+        "extends = [\"common.toml\"]\n[image]\nversion = \"2\"\n\
+         [packages]\ninclude = [\"docker.io\"]\n",
+    );
+    write(
+        d.path(),
+        "top.toml",
+        "extends = [\"one.toml\", \"two.toml\"]\n[packages]\ninclude = [\"rkt-deps\"]\n",
+    );
+    let p = load(&d.path().join("top.toml")).unwrap();
+    assert_eq!(p.image.name, "one");
+    assert_eq!(p.image.version, "2", "the later parent wins");
+    assert_eq!(
+        p.packages.include,
+        ["base-files", "systemd", "docker.io", "rkt-deps"]
+    );
+    assert_eq!(p.repositories.len(), 1, "common.toml is merged once");
+    let sources: Vec<_> = p
+        .sources
+        .iter()
+        .map(|s| s.file_name().unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["common.toml", "one.toml", "two.toml", "top.toml"]);
+    assert!(p.path.is_absolute() && p.path.ends_with("top.toml"));
+}
+
+#[test]
+fn defaults_fill_what_is_not_set() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "p.toml", IMAGE);
+    let p = load(&d.path().join("p.toml")).unwrap();
+    let repos: Vec<(&str, Archive, Vec<String>)> = p
+        .repositories
+        .iter()
+        .map(|r| (r.name.as_str(), r.archive, r.suites.clone()))
+        .collect();
+    assert_eq!(
+        repos,
+        [
+            (
+                "debian",
+                Archive::Debian,
+                vec!["trixie".to_string(), "trixie-updates".to_string()]
+            ),
+            (
+                "debian-security",
+                Archive::DebianSecurity,
+                vec!["trixie-security".to_string()]
+            ),
+        ]
+    );
+    assert!(
+        p.repositories.iter().all(|r| r.components == ["main"]
+            && r.keyring == Keyring::Builtin
+            && r.mirror.is_none())
+    );
+    assert_eq!(
+        p.disk,
+        Disk {
+            esp_mib: DEFAULT_ESP_MIB,
+            bios_boot_mib: DEFAULT_BIOS_BOOT_MIB,
+            usr_mib: DEFAULT_USR_MIB,
+            oem_mib: DEFAULT_OEM_MIB,
+            root_mib: DEFAULT_ROOT_MIB,
+            usr_filesystem: UsrFilesystem::Erofs,
+        }
+    );
+    assert_eq!(p.boot.timeout_secs, DEFAULT_TIMEOUT_SECS);
+    assert!(p.artifacts.is_empty() && p.platforms.is_empty());
+}
+
+#[test]
+fn paths_resolve_against_the_file_that_wrote_them() {
+    let d = tempfile::tempdir().unwrap();
+    fs::create_dir_all(d.path().join("lib/keys")).unwrap();
+    fs::write(d.path().join("lib/keys/local.asc"), "key").unwrap();
+    write(
+        d.path(),
+        "lib/base.toml",
+        &format!(
+            "[[repository]]\nname = \"local\"\nsuites = [\"trixie\"]\n\
+             mirror = \"file:///srv/mirror/\"\nkeyring = \"keys/local.asc\"\n\
+             [[artifact]]\nname = \"tool\"\nurl = \"fixtures/tool.tar.gz\"\nsha256 = \"{}\"\n\
+             files = [{{ source = \"tool/bin\", destination = \"/usr/bin/tool\", mode = \"0755\" }}]\n",
+            "0".repeat(64)
+        ),
+    );
+    write(
+        d.path(),
+        "p.toml",
+        &format!("extends = [\"lib/base.toml\"]\n{IMAGE}"),
+    );
+    let p = load(&d.path().join("p.toml")).unwrap();
+    let root = fs::canonicalize(d.path()).unwrap();
+    let repo = &p.repositories[0];
+    assert_eq!(repo.mirror.as_deref(), Some("file:///srv/mirror"));
+    assert_eq!(repo.keyring, Keyring::Path(root.join("lib/keys/local.asc")));
+    let url = format!("file://{}", root.join("lib/fixtures/tool.tar.gz").display());
+    assert_eq!(p.artifacts[0].url, url);
+    assert_eq!(p.artifacts[0].files[0].source.as_deref(), Some("tool/bin"));
+}
+
+#[test]
+fn cycles_and_missing_files_name_the_files() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "a.toml", "extends = [\"b.toml\"]\n");
+    write(d.path(), "b.toml", "extends = [\"a.toml\"]\n");
+    let a = d.path().join("a.toml");
+    let b = d.path().join("b.toml");
+    assert_eq!(
+        load_err(&a),
+        format!(
+            "{}:2:12: extends cycle: {} extends {} extends {}",
+            b.display(),
+            a.display(),
+            b.display(),
+            a.display()
+        )
+    );
+    let missing = d.path().join("nope.toml");
+    let msg = load_err(&missing);
+    assert!(
+        msg.starts_with(&format!("cannot read {}: ", missing.display())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn loading_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "p.toml", IMAGE);
+    load(&d.path().join("p.toml")).unwrap();
+    let entries: Vec<_> = fs::read_dir(d.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+}
+
+#[test]
+fn a_mistake_in_a_parent_names_the_parent() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "lib/base.toml",
+        "[packages]\ninclude = [\"Vim\"]\n",
+    );
+    write(
+        d.path(),
+        "p.toml",
+        &format!("extends = [\"./lib/../lib/base.toml\"]\n{IMAGE}"),
+    );
+    let base = d.path().join("lib/base.toml");
+    assert_eq!(
+        load_err(&d.path().join("p.toml"))
+            .split_once(": [packages]")
+            .unwrap()
+            .0,
+        format!("{}:3:12", base.display())
+    );
+}

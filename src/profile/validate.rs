@@ -1,0 +1,378 @@
+//! Phase two: the merged profile becomes the typed [`Profile`]. Defaults are
+//! filled in here (from the named constants in `mod.rs`), names are checked
+//! against their syntax, paths are resolved against the file that wrote
+//! them. The first mistake found is the error.
+//!
+//! Artifacts have their own module (`artifact`); the name syntaxes live in
+//! `names`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use toml::Spanned;
+
+use super::merge::{Merged, MergedPlatform};
+use super::names;
+use super::raw::{List, RawRepository};
+use super::source::{At, FileId, Files, Src, join_beside, normalize};
+use super::{
+    Archive, Boot, DEFAULT_BIOS_BOOT_MIB, DEFAULT_COMPONENTS, DEFAULT_ESP_MIB, DEFAULT_OEM_MIB,
+    DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS, DEFAULT_USR_MIB, Disk, Image,
+    Initrd, Keyring, MAX_PARTITION_MIB, PackageSet, Platform, Profile, RESERVED_OS_RELEASE_KEYS,
+    Repository, UsrFilesystem,
+};
+
+/// The root file: messages about what is missing after merging name it.
+const ROOT: FileId = 0;
+
+pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Profile> {
+    let image = image(files, &m)?;
+    let repositories = repositories(files, &m.repositories)?;
+    let packages = packages(files, &m.include, &m.exclude)?;
+    let artifacts = super::artifact::artifacts(files, &m.artifacts)?;
+    let initrd = Initrd {
+        packages: package_list(files, "[initrd] packages", &m.initrd_packages)?,
+        modules: checked_list(files, "[initrd] modules", &m.initrd_modules, names::module)?,
+    };
+    let mut platforms = BTreeMap::new();
+    for (name, p) in &m.platforms {
+        platforms.insert(name.to_string(), platform(files, name, p)?);
+    }
+    let disk = disk(files, &m)?;
+    let boot = Boot {
+        timeout_secs: match &m.timeout_secs {
+            None => DEFAULT_TIMEOUT_SECS,
+            Some(t) => u32::try_from(t.value).map_err(|_| {
+                files.err(
+                    t.at,
+                    format!(
+                        "[boot] timeout-secs: expected 0 to {}, got {}",
+                        u32::MAX,
+                        t.value
+                    ),
+                )
+            })?,
+        },
+        kernel_args: kernel_args(files, "[boot] kernel-args", &m.boot_kernel_args)?,
+    };
+    Ok(Profile {
+        path: files.get(ROOT).abs.clone(),
+        sources: order.iter().map(|&id| files.get(id).abs.clone()).collect(),
+        image,
+        repositories,
+        packages,
+        artifacts,
+        initrd,
+        platforms,
+        disk,
+        boot,
+    })
+}
+
+fn image(files: &Files, m: &Merged) -> Result<Image> {
+    let required = |v: &Option<Src<String>>, key: &str| {
+        v.clone().ok_or_else(|| {
+            files.err_file(
+                ROOT,
+                format!("[image] {key} is missing (set it in this file or a file it extends)"),
+            )
+        })
+    };
+    let name = required(&m.name, "name")?;
+    check(files, "[image] name", &name, names::image_name)?;
+    let version = required(&m.version, "version")?;
+    check(files, "[image] version", &version, names::image_version)?;
+    let mut os_release = BTreeMap::new();
+    for (key, (key_at, value)) in &m.os_release {
+        let key_src = Src {
+            value: key.clone(),
+            at: *key_at,
+        };
+        check(files, "[image.os-release]", &key_src, names::os_release_key)?;
+        if RESERVED_OS_RELEASE_KEYS.contains(&key.as_str()) {
+            return Err(files.err(
+                *key_at,
+                format!(
+                    "[image.os-release] {key}: set by craton from [image] name and version; \
+                     remove it here"
+                ),
+            ));
+        }
+        check(
+            files,
+            &format!("[image.os-release] {key}"),
+            value,
+            names::os_release_value,
+        )?;
+        os_release.insert(key.clone(), value.value.clone());
+    }
+    Ok(Image {
+        name: name.value,
+        version: version.value,
+        os_release,
+    })
+}
+
+fn repositories(
+    files: &Files,
+    raws: &[(FileId, Spanned<RawRepository>)],
+) -> Result<Vec<Repository>> {
+    if raws.is_empty() {
+        return Ok(DEFAULT_REPOSITORIES
+            .iter()
+            .map(|(name, archive, suites)| Repository {
+                name: name.to_string(),
+                archive: *archive,
+                suites: suites.iter().map(|s| s.to_string()).collect(),
+                components: DEFAULT_COMPONENTS.iter().map(|s| s.to_string()).collect(),
+                mirror: None,
+                keyring: Keyring::Builtin,
+            })
+            .collect());
+    }
+    let mut seen: BTreeMap<String, At> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (file, raw) in raws {
+        let header = At::of(*file, raw);
+        let r = raw.get_ref();
+        let name = r
+            .name
+            .clone()
+            .map(|n| Src::from_spanned(*file, n))
+            .ok_or_else(|| files.err(header, "[[repository]]: missing `name`"))?;
+        check(files, "[[repository]] name", &name, names::entry_name)?;
+        if let Some(first) = seen.insert(name.value.clone(), name.at) {
+            return Err(files.err(
+                name.at,
+                format!(
+                    "repository `{}`: duplicate name, first defined at {}",
+                    name.value,
+                    files.position(first)
+                ),
+            ));
+        }
+        out.push(repository(files, *file, header, &name.value, r)?);
+    }
+    Ok(out)
+}
+
+fn repository(
+    files: &Files,
+    file: FileId,
+    header: At,
+    name: &str,
+    r: &RawRepository,
+) -> Result<Repository> {
+    let label = |key: &str| format!("repository `{name}`: {key}");
+    let archive = match &r.archive {
+        None => Archive::Debian,
+        Some(a) => match a.get_ref().as_str() {
+            "debian" => Archive::Debian,
+            "debian-security" => Archive::DebianSecurity,
+            other => {
+                return Err(files.err(
+                    At::of(file, a),
+                    format!(
+                        "{}: unknown archive `{other}`, expected debian or debian-security",
+                        label("archive")
+                    ),
+                ));
+            }
+        },
+    };
+    let suites = match &r.suites {
+        None => return Err(files.err(header, format!("repository `{name}`: missing `suites`"))),
+        Some(list) => word_list(files, file, &label("suites"), list)?,
+    };
+    let components = match &r.components {
+        None => DEFAULT_COMPONENTS.iter().map(|s| s.to_string()).collect(),
+        Some(list) => word_list(files, file, &label("components"), list)?,
+    };
+    let mirror = match &r.mirror {
+        None => None,
+        Some(m) => {
+            let m = Src::from_spanned(file, m.clone());
+            check(files, &label("mirror"), &m, names::mirror_url)?;
+            Some(m.value.trim_end_matches('/').to_string())
+        }
+    };
+    let keyring = match &r.keyring {
+        None => Keyring::Builtin,
+        Some(k) => {
+            let at = At::of(file, k);
+            if k.get_ref().is_empty() {
+                return Err(files.err(at, format!("{}: empty path", label("keyring"))));
+            }
+            let source = files.get(file);
+            let shown = normalize(&join_beside(&source.display, k.get_ref()));
+            // Canonical, so the repo stage gets an absolute path and a
+            // missing keyring is a profile mistake found now.
+            match std::fs::canonicalize(join_beside(&source.abs, k.get_ref())) {
+                Ok(abs) => Keyring::Path(abs),
+                Err(e) => {
+                    return Err(files.err(
+                        at,
+                        format!("{}: cannot read {}: {e}", label("keyring"), shown.display()),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(Repository {
+        name: name.to_string(),
+        archive,
+        suites,
+        components,
+        mirror,
+        keyring,
+    })
+}
+
+/// Suites and components: at least one, each a plain word, none twice.
+fn word_list(files: &Files, file: FileId, label: &str, list: &List) -> Result<Vec<String>> {
+    if list.get_ref().is_empty() {
+        return Err(files.err(
+            At::of(file, list),
+            format!("{label}: expected at least one entry"),
+        ));
+    }
+    let items: Vec<Src<String>> = list
+        .get_ref()
+        .iter()
+        .map(|v| Src::from_spanned(file, v.clone()))
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for item in &items {
+        check(files, label, item, names::archive_word)?;
+        if out.contains(&item.value) {
+            return Err(files.err(
+                item.at,
+                format!("{label}: `{}` is listed twice", item.value),
+            ));
+        }
+        out.push(item.value.clone());
+    }
+    Ok(out)
+}
+
+fn packages(files: &Files, include: &[Src<String>], exclude: &[Src<String>]) -> Result<PackageSet> {
+    let included = package_list(files, "[packages] include", include)?;
+    let excluded = package_list(files, "[packages] exclude", exclude)?;
+    for e in exclude {
+        if let Some(i) = include.iter().find(|i| i.value == e.value) {
+            return Err(files.err(
+                e.at,
+                format!(
+                    "[packages] exclude: `{}` is also in include (at {})",
+                    e.value,
+                    files.position(i.at)
+                ),
+            ));
+        }
+    }
+    Ok(PackageSet {
+        include: included,
+        exclude: excluded,
+    })
+}
+
+/// Package names in order, each checked, repeats dropped (a child listing
+/// what a parent already lists is harmless).
+fn package_list(files: &Files, label: &str, items: &[Src<String>]) -> Result<Vec<String>> {
+    checked_list(files, label, items, names::package)
+}
+
+fn checked_list(
+    files: &Files,
+    label: &str,
+    items: &[Src<String>],
+    rule: fn(&str) -> Result<(), String>,
+) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        check(files, label, item, rule)?;
+        if !out.contains(&item.value) {
+            out.push(item.value.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Kernel arguments keep their order and repeats: the kernel gives the last
+/// of a repeated parameter precedence, so a child can override a parent.
+fn kernel_args(files: &Files, label: &str, items: &[Src<String>]) -> Result<Vec<String>> {
+    items
+        .iter()
+        .map(|a| check(files, label, a, names::kernel_arg).map(|()| a.value.clone()))
+        .collect()
+}
+
+fn platform(files: &Files, name: &str, p: &MergedPlatform) -> Result<Platform> {
+    let console = match &p.console {
+        None => None,
+        Some(c) => {
+            check(
+                files,
+                &format!("[platform.{name}] console"),
+                c,
+                names::kernel_arg,
+            )?;
+            Some(c.value.clone())
+        }
+    };
+    Ok(Platform {
+        console,
+        kernel_args: kernel_args(
+            files,
+            &format!("[platform.{name}] kernel-args"),
+            &p.kernel_args,
+        )?,
+    })
+}
+
+fn disk(files: &Files, m: &Merged) -> Result<Disk> {
+    let size = |v: &Option<Src<i64>>, key: &str, default: u64| -> Result<u64> {
+        let Some(v) = v else { return Ok(default) };
+        match u64::try_from(v.value) {
+            Ok(n) if (1..=MAX_PARTITION_MIB).contains(&n) => Ok(n),
+            _ => Err(files.err(
+                v.at,
+                format!(
+                    "[disk] {key}: expected a size in MiB from 1 to {MAX_PARTITION_MIB}, got {}",
+                    v.value
+                ),
+            )),
+        }
+    };
+    let usr_filesystem = match &m.usr_filesystem {
+        None => UsrFilesystem::Erofs,
+        Some(f) => match f.value.as_str() {
+            "erofs" => UsrFilesystem::Erofs,
+            "ext4" => UsrFilesystem::Ext4,
+            other => {
+                return Err(files.err(
+                    f.at,
+                    format!("[disk] usr-filesystem: unknown filesystem `{other}`, expected erofs or ext4"),
+                ));
+            }
+        },
+    };
+    Ok(Disk {
+        esp_mib: size(&m.esp_mib, "esp-mib", DEFAULT_ESP_MIB)?,
+        bios_boot_mib: size(&m.bios_boot_mib, "bios-boot-mib", DEFAULT_BIOS_BOOT_MIB)?,
+        usr_mib: size(&m.usr_mib, "usr-mib", DEFAULT_USR_MIB)?,
+        oem_mib: size(&m.oem_mib, "oem-mib", DEFAULT_OEM_MIB)?,
+        root_mib: size(&m.root_mib, "root-mib", DEFAULT_ROOT_MIB)?,
+        usr_filesystem,
+    })
+}
+
+/// Applies a name rule; its message follows "label: `value` ".
+pub(super) fn check(
+    files: &Files,
+    label: &str,
+    v: &Src<String>,
+    rule: fn(&str) -> Result<(), String>,
+) -> Result<()> {
+    rule(&v.value).map_err(|why| files.err(v.at, format!("{label}: `{}` {why}", v.value)))
+}
