@@ -72,9 +72,23 @@ impl Cache {
         expected: &Sha256,
         what: &str,
     ) -> Result<PathBuf> {
-        let actual = Sha256::of_reader(fs::File::open(tmp.path())?)
+        let actual = fs::File::open(tmp.path())
+            .and_then(Sha256::of_reader)
             .with_context(|| format!("hashing {}", tmp.path().display()))?;
-        if &actual != expected {
+        self.commit_hashed(tmp, &actual, expected, what)
+    }
+
+    /// Like [`Cache::commit`], for a caller that hashed the bytes while
+    /// writing them (a download), so that a large file is not read twice.
+    /// `actual` must be the digest of exactly what `tmp` holds.
+    pub fn commit_hashed(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        actual: &Sha256,
+        expected: &Sha256,
+        what: &str,
+    ) -> Result<PathBuf> {
+        if actual != expected {
             bail!("sha256 mismatch for {what}: expected {expected}, got {actual}");
         }
         let dest = self.path_of(expected);
