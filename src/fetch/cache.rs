@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
@@ -108,6 +109,26 @@ impl Cache {
         self.commit(tmp, expected, what)
     }
 
+    /// Removes temporary files older than `age`: what a killed run (Ctrl-C,
+    /// OOM) left behind, since drop never ran for them. Younger files may
+    /// belong to a run in progress and are kept. Returns how many went.
+    pub fn sweep_tmp(&self, age: Duration) -> Result<usize> {
+        let dir = self.root.join("tmp");
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age));
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Checks a file already in the cache (e.g. after a crash or by hand).
     pub fn verify(&self, digest: &Sha256) -> Result<bool> {
         let p = self.path_of(digest);
@@ -144,5 +165,23 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         cache.insert_bytes(b"good", &want, "x.deb").unwrap();
         assert!(cache.contains(&want) && cache.verify(&want).unwrap());
+    }
+
+    #[test]
+    fn sweep_removes_only_old_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let old = dir.path().join("tmp/partial-old");
+        fs::write(&old, b"x").unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let young = cache.temp_file().unwrap();
+        assert_eq!(cache.sweep_tmp(Duration::from_secs(60)).unwrap(), 1);
+        assert!(!old.exists() && young.path().exists());
     }
 }

@@ -41,6 +41,10 @@ use progress::Meter;
 /// a mirror may start to throttle.
 pub const DEFAULT_JOBS: usize = 8;
 
+/// Temporary files older than this are left-overs of a killed run: no
+/// single download takes a day.
+const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Bytes in a MiB, for log lines.
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -113,6 +117,12 @@ struct Failure<'a> {
 /// the cache; no partial file is left behind).
 pub fn fetch(http: &Http, cache: &Cache, items: &[Item], opts: &Options) -> Result<Report> {
     let start = Instant::now();
+    match cache.sweep_tmp(STALE_TMP_AGE) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!("removed {n} stale temporary files from the cache"),
+        // Only housekeeping: a fetch can go on with some left-overs.
+        Err(e) => tracing::warn!("cleaning the cache's temporary files: {e:#}"),
+    }
     let mut seen = HashSet::new();
     let unique: Vec<&Item> = items.iter().filter(|i| seen.insert(i.sha256)).collect();
     let (cached, mut pending): (Vec<&Item>, Vec<&Item>) =
@@ -122,6 +132,15 @@ pub fn fetch(http: &Http, cache: &Cache, items: &[Item], opts: &Options) -> Resu
     // which is usually large (a release tarball), so it goes first too.
     pending.sort_by_key(|i| std::cmp::Reverse(i.size.unwrap_or(u64::MAX)));
 
+    if pending.is_empty() {
+        tracing::info!("all {} files already cached", cached.len());
+        return Ok(Report {
+            total: unique.len(),
+            cached: cached.len(),
+            elapsed: start.elapsed(),
+            ..Report::default()
+        });
+    }
     let known_bytes: u64 = pending.iter().filter_map(|i| i.size).sum();
     tracing::info!(
         "fetching {} files ({:.1} MiB), {} already cached",

@@ -150,7 +150,13 @@ fn transient_failures_are_retried() {
     // file: the retry must start from an empty one, or the digest is wrong.
     server.truncate("/b.deb", 1);
 
-    let report = fetch(&Http::new(), &cache, &[a.clone(), b.clone()], &plain(2)).unwrap();
+    // The bar (hidden when stderr is not a terminal) takes back the bytes of
+    // the broken try; this runs that path.
+    let opts = Options {
+        progress: Progress::Bar,
+        ..plain(2)
+    };
+    let report = fetch(&Http::new(), &cache, &[a.clone(), b.clone()], &opts).unwrap();
     assert_eq!(report.downloaded, 2);
     assert_eq!(report.bytes_downloaded, 1_200_000);
     assert_eq!((server.hits("/a.deb"), server.hits("/b.deb")), (2, 2));
