@@ -7,12 +7,13 @@
 //! size and digest before it enters the cache. Failures do not stop the other
 //! downloads: all of them are collected and reported together at the end.
 //!
-//! It does not know about profiles, locks or mirrors: the caller turns a lock
-//! into items (pool path + mirror -> URL). Transport and retries are
-//! [`crate::http`]'s.
+//! It does not choose mirrors or read locks: the caller turns lock entries
+//! into items with [`Item::package`] (given the repository's mirror) and
+//! [`Item::artifact`]. Transport and retries are [`crate::http`]'s.
 
 pub mod cache;
 mod download;
+mod items;
 mod progress;
 #[cfg(test)]
 mod tests;
