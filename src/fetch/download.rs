@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
@@ -86,6 +87,7 @@ fn artifact_in_dir(dir: &Path, file_name: &str, name: &str) -> Option<PathBuf> {
 
 fn download(http: &Http, cache: &Cache, item: &Item, meter: &Meter) -> Result<Source> {
     tracing::debug!("{}: downloading {}", item.label, item.url);
+    let start = Instant::now();
     let tmp = cache.temp_file()?;
     let mut out = HashingFile {
         file: tmp
@@ -121,6 +123,7 @@ fn download(http: &Http, cache: &Cache, item: &Item, meter: &Meter) -> Result<So
     let bytes = out.hash.len();
     check_size(item, &item.url, bytes)?;
     cache.commit_hashed(tmp, &out.hash.finish(), &item.sha256, &item.url)?;
+    tracing::debug!("{}: {bytes} bytes in {:?}", item.label, start.elapsed());
     Ok(Source::Network { bytes })
 }
 
