@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use super::testserver::TestServer;
 use super::*;
@@ -84,6 +85,44 @@ fn fetches_in_parallel_and_then_from_the_cache() {
         items.len(),
         "no request the second time"
     );
+}
+
+#[test]
+fn parallel_downloads_are_bounded_by_jobs() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    server.delay(Duration::from_millis(100));
+    let items: Vec<Item> = (0..7u8)
+        .map(|i| package(&server, &format!("/p{i}.deb"), &content(i, 100)))
+        .collect();
+    fetch(&Http::new(), &cache, &items, &plain(3)).unwrap();
+    assert_eq!(server.max_in_flight(), 3);
+}
+
+#[test]
+fn largest_files_go_first() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let mut items: Vec<Item> = [10, 3000, 200, 40_000, 5]
+        .into_iter()
+        .zip(0u8..)
+        .map(|(len, seed)| package(&server, &format!("/{len}.deb"), &content(seed, len)))
+        .collect();
+    // No size known: an artifact, assumed large.
+    items.push(artifact(&server, "rkt", "rkt.tar.gz", &content(99, 7)));
+    server.serve("/releases/rkt.tar.gz", content(99, 7));
+    fetch(&Http::new(), &cache, &items, &plain(1)).unwrap();
+    let order = [
+        "/releases/rkt.tar.gz",
+        "/40000.deb",
+        "/3000.deb",
+        "/200.deb",
+        "/10.deb",
+        "/5.deb",
+    ];
+    assert_eq!(server.requests(), order);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 #[derive(Default)]
 struct State {
@@ -21,6 +22,12 @@ struct State {
     /// connection (a transfer that breaks off half way).
     truncations: HashMap<String, usize>,
     hits: HashMap<String, usize>,
+    /// Paths in the order they were asked for.
+    log: Vec<String>,
+    /// Held before each answer, so that requests overlap in time.
+    delay: Duration,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A running server; stopped when dropped.
@@ -78,6 +85,21 @@ impl TestServer {
         self.lock().truncations.insert(path.to_owned(), times);
     }
 
+    /// Holds every answer for `delay` (requests then overlap).
+    pub fn delay(&self, delay: Duration) {
+        self.lock().delay = delay;
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.lock().max_in_flight
+    }
+
+    /// Paths in the order they were asked for.
+    pub fn requests(&self) -> Vec<String> {
+        self.lock().log.clone()
+    }
+
     /// Requests seen for `path`.
     pub fn hits(&self, path: &str) -> usize {
         self.lock().hits.get(path).copied().unwrap_or(0)
@@ -124,8 +146,17 @@ fn serve(conn: TcpStream, state: &Mutex<State>) {
     }
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let delay = {
+        let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        st.log.push(path.to_owned());
+        st.in_flight += 1;
+        st.max_in_flight = st.max_in_flight.max(st.in_flight);
+        st.delay
+    };
+    std::thread::sleep(delay);
     let (status, body, cut) = {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+        st.in_flight -= 1;
         *st.hits.entry(path.to_owned()).or_default() += 1;
         let cut = match st.truncations.get_mut(path).filter(|n| **n > 0) {
             Some(n) => {
