@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares a cold `craton fetch` with `apt-get download` of the same package
 # list, in one run on one network, and prints both times and the ratio
-# craton/apt (lower is better).
+# craton/apt (lower is better). The lock's artifacts (rkt, flannel) are put
+# into craton's cache beforehand, so that both tools fetch the same files.
 #
 # Usage (from the repository root, after `cargo build --release`):
 #   scripts/bench-fetch.sh [PROFILE]        default: profiles/container-host.toml
@@ -107,6 +108,27 @@ read_lock() {
     [[ -s $work/packages.tsv ]] || die "no [[package]] entries in $1"
 }
 
+# Puts the lock's [[artifact]] files into the craton cache ($1) before the
+# timed run: apt-get has no counterpart for them, so they would only add
+# another host's speed to craton's time. Digests are checked here too.
+seed_artifacts() {
+    local cache=$1 url sha got
+    mkdir -p "$cache/sha256"
+    awk '
+        /^\[\[artifact\]\]/ { if (url != "") print url, sha; inart = 1; url = ""; sha = ""; next }
+        /^\[/ { if (url != "") print url, sha; inart = 0; url = ""; next }
+        inart && $1 == "url" { v = $0; sub(/^[^=]*=[ \t]*/, "", v); gsub(/"/, "", v); url = v }
+        inart && $1 == "sha256" { v = $0; sub(/^[^=]*=[ \t]*/, "", v); gsub(/"/, "", v); sha = v }
+        END { if (url != "") print url, sha }
+    ' "$2" | while read -r url sha; do
+        echo "seeding artifact $url (not timed)..." >&2
+        curl -fsSL --retry 3 -o "$cache/sha256/$sha.part" "$url" || die "cannot download $url"
+        got=$(sha256sum "$cache/sha256/$sha.part" | cut -d' ' -f1)
+        [[ $got == "$sha" ]] || die "sha256 mismatch for $url: expected $sha, got $got"
+        mv "$cache/sha256/$sha.part" "$cache/sha256/$sha"
+    done
+}
+
 # The components the lock was resolved with ("suites / components" values in
 # [inputs.repositories]); main when none are found.
 lock_components() {
@@ -183,6 +205,7 @@ main() {
         "$craton" lock "$profile" --lock "$lock"
         read_lock "$lock"
         suites=$(cut -f4 "$work/packages.tsv" | sort -u | tr '\n' ' ')
+        seed_artifacts "$work/craton-cache" "$lock"
         echo "cold craton fetch of $(wc -l <"$work/packages.tsv") packages..." >&2
         t0=$(now)
         CRATON_CACHE=$work/craton-cache "$craton" fetch "$profile" --lock "$lock"
