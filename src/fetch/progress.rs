@@ -166,4 +166,9 @@ mod tests {
         assert_eq!(meter.bytes.load(Ordering::Relaxed), 100);
         assert_eq!(meter.done.load(Ordering::Relaxed), 1);
     }
+
+    #[test]
+    fn bar_template_is_valid() {
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+    }
 }
