@@ -324,6 +324,28 @@ fn missing_artifacts_are_reported_together_with_the_way_out() {
     assert!(pkgs.iter().all(|p| cache.verify(&p.sha256).unwrap()));
     assert_eq!(entries(&dir.path().join("sha256")), 2);
     assert_eq!(entries(&dir.path().join("tmp")), 0);
+
+    // With an artifact directory that lacks them, the message names it.
+    let offline = tempfile::tempdir().unwrap();
+    let opts = Options {
+        artifact_dir: Some(offline.path().to_owned()),
+        ..plain(2)
+    };
+    let err = fetch(&Http::new(), &cache, &items, &opts).unwrap_err();
+    let msg = format!("{err:#}");
+    let dir_name = offline.path().display();
+    assert!(
+        msg.contains(&format!(
+            "rkt-v1.30.0.tar.gz is not in the artifact directory {dir_name} either"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with(&format!(
+            "put flanneld-amd64 and rkt-v1.30.0.tar.gz in {dir_name} (digests are still checked)"
+        )),
+        "{msg}"
+    );
 }
 
 #[test]
