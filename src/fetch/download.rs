@@ -64,8 +64,7 @@ pub(super) fn fetch_one(
             copy_file(cache, item, &path)?;
             return Ok(Source::ArtifactDir);
         }
-        let err = download(http, cache, item, meter);
-        return err.with_context(|| {
+        return download(http, cache, item, meter).with_context(|| {
             format!(
                 "{file_name} is not in the artifact directory {} either",
                 dir.display()
