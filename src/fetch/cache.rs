@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
@@ -72,9 +73,23 @@ impl Cache {
         expected: &Sha256,
         what: &str,
     ) -> Result<PathBuf> {
-        let actual = Sha256::of_reader(fs::File::open(tmp.path())?)
+        let actual = fs::File::open(tmp.path())
+            .and_then(Sha256::of_reader)
             .with_context(|| format!("hashing {}", tmp.path().display()))?;
-        if &actual != expected {
+        self.commit_hashed(tmp, &actual, expected, what)
+    }
+
+    /// Like [`Cache::commit`], for a caller that hashed the bytes while
+    /// writing them (a download), so that a large file is not read twice.
+    /// `actual` must be the digest of exactly what `tmp` holds.
+    pub fn commit_hashed(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        actual: &Sha256,
+        expected: &Sha256,
+        what: &str,
+    ) -> Result<PathBuf> {
+        if actual != expected {
             bail!("sha256 mismatch for {what}: expected {expected}, got {actual}");
         }
         let dest = self.path_of(expected);
@@ -92,6 +107,26 @@ impl Cache {
         let mut tmp = self.temp_file()?;
         std::io::Write::write_all(&mut tmp, data)?;
         self.commit(tmp, expected, what)
+    }
+
+    /// Removes temporary files older than `age`: what a killed run (Ctrl-C,
+    /// OOM) left behind, since drop never ran for them. Younger files may
+    /// belong to a run in progress and are kept. Returns how many went.
+    pub fn sweep_tmp(&self, age: Duration) -> Result<usize> {
+        let dir = self.root.join("tmp");
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age));
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Checks a file already in the cache (e.g. after a crash or by hand).
@@ -130,5 +165,23 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         cache.insert_bytes(b"good", &want, "x.deb").unwrap();
         assert!(cache.contains(&want) && cache.verify(&want).unwrap());
+    }
+
+    #[test]
+    fn sweep_removes_only_old_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let old = dir.path().join("tmp/partial-old");
+        fs::write(&old, b"x").unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let young = cache.temp_file().unwrap();
+        assert_eq!(cache.sweep_tmp(Duration::from_secs(60)).unwrap(), 1);
+        assert!(!old.exists() && young.path().exists());
     }
 }
