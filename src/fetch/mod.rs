@@ -14,6 +14,7 @@
 pub mod cache;
 mod download;
 mod items;
+pub mod plan;
 mod progress;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,12 @@
 //! The fetch stage: turns a lock into download items (package URLs on the
 //! chosen mirrors, artifact URLs from the profile) and fetches them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 
-use super::{Item, Options, Origin, Report};
+use super::{Item, Options, Report};
 use crate::context::Context;
 use crate::lock::Lock;
 
@@ -29,8 +30,8 @@ pub fn run(ctx: &Context, lock: &Lock, settings: &FetchSettings) -> Result<Repor
 
 /// One item per locked package and artifact.
 pub fn items(ctx: &Context, lock: &Lock) -> Result<Vec<Item>> {
+    let mut mirrors = BTreeMap::new();
     let mut out = Vec::with_capacity(lock.packages.len() + lock.artifacts.len());
-    let mut mirrors = std::collections::BTreeMap::new();
     for p in &lock.packages {
         if !mirrors.contains_key(&p.repository) {
             let repo = ctx.repository(&p.repository).ok_or_else(|| {
@@ -43,28 +44,8 @@ pub fn items(ctx: &Context, lock: &Lock) -> Result<Vec<Item>> {
             })?;
             mirrors.insert(p.repository.clone(), ctx.mirror(repo)?.url);
         }
-        let base = &mirrors[&p.repository];
-        let file_name = p.filename.rsplit('/').next().unwrap_or(&p.filename);
-        out.push(Item {
-            label: file_name.to_owned(),
-            url: format!("{base}/{}", p.filename),
-            sha256: p.sha256,
-            size: Some(p.size),
-            origin: Origin::Package,
-        });
+        out.push(Item::package(p, &mirrors[&p.repository]));
     }
-    for a in &lock.artifacts {
-        let file_name = a.url.rsplit('/').next().unwrap_or(&a.name).to_owned();
-        out.push(Item {
-            label: format!("artifact {}", a.name),
-            url: a.url.clone(),
-            sha256: a.sha256,
-            size: None,
-            origin: Origin::Artifact {
-                name: a.name.clone(),
-                file_name,
-            },
-        });
-    }
+    out.extend(lock.artifacts.iter().map(Item::artifact));
     Ok(out)
 }
