@@ -196,7 +196,7 @@ pub fn parse_keys(data: &[u8]) -> Result<Vec<SignedPublicKey>> {
         Some(text) => {
             // pgp reads one armor block per call; a .asc may hold several.
             for (start, _) in text.match_indices(ARMOR_BEGIN) {
-                let (keys, _) = SignedPublicKey::from_armor_many(text[start..].as_bytes())
+                let (keys, _) = SignedPublicKey::from_armor_many(&text.as_bytes()[start..])
                     .context("parsing an armored key block")?;
                 for k in keys {
                     raw.push(k.context("parsing an armored key")?);
