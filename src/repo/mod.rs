@@ -16,4 +16,5 @@ pub mod resolve;
 pub mod sources;
 #[cfg(test)]
 mod testkeys;
+pub mod universe;
 pub mod version;

@@ -50,6 +50,9 @@ pub struct Release {
     pub architectures: Vec<String>,
     pub components: Vec<String>,
     pub no_support_for_architecture_all: Option<String>,
+    /// `Acquire-By-Hash: yes`: indexes are also served under
+    /// `<dir>/by-hash/SHA256/<hex>`, immune to mirror updates mid-download.
+    pub acquire_by_hash: bool,
     /// Path relative to dists/<suite>/ -> size and digest.
     pub sha256: BTreeMap<String, IndexFile>,
     /// Fingerprints (upper-case hex) of the primary keys whose signature
@@ -242,6 +245,7 @@ pub fn parse_release(text: &str) -> Result<Release> {
         no_support_for_architecture_all: p
             .get("No-Support-for-Architecture-all")
             .map(str::to_owned),
+        acquire_by_hash: p.get("Acquire-By-Hash") == Some("yes"),
         sha256,
         signed_by: Vec::new(),
     })
