@@ -259,3 +259,59 @@ fn load_all_merges_suites_in_order() {
     );
     assert_eq!(&*u.candidate("tzdata").unwrap().suite, "trixie");
 }
+
+/// Loads trixie's main index from a real mirror when CRATON_REAL_MIRROR
+/// names its root (e.g. `http://<host>/debian`), with the builtin keyring,
+/// twice: the second load must come from the cache. Then loads trixie,
+/// trixie-updates and (when CRATON_REAL_SECURITY_MIRROR names the security
+/// archive's root) trixie-security together and resolves a container host.
+#[test]
+fn real_mirror() {
+    use crate::repo::resolve::{Request, check_closure, resolve};
+    let Ok(base_url) = std::env::var("CRATON_REAL_MIRROR") else {
+        eprintln!("CRATON_REAL_MIRROR not set; skipping");
+        return;
+    };
+    let (_m, _c, cache) = setup();
+    let suite = |base: &str, suite: &str| SuiteSource {
+        repository: "debian".into(),
+        suite: suite.into(),
+        base_url: base.to_owned(),
+        components: vec!["main".into()],
+        keyring: Keyring::builtin().unwrap(),
+    };
+    for round in ["download", "cached"] {
+        let t = std::time::Instant::now();
+        let recs = load_suite(&Http::new(), &cache, &suite(&base_url, "trixie")).unwrap();
+        eprintln!("{round}: {} records in {:?}", recs.len(), t.elapsed());
+        assert!(recs.len() > 50_000);
+    }
+    let mut srcs = vec![
+        suite(&base_url, "trixie"),
+        suite(&base_url, "trixie-updates"),
+    ];
+    if let Ok(sec) = std::env::var("CRATON_REAL_SECURITY_MIRROR") {
+        srcs.push(suite(&sec, "trixie-security"));
+    }
+    let t = std::time::Instant::now();
+    let u = load_all(&Http::new(), &cache, &srcs).unwrap();
+    let loaded = t.elapsed();
+    let include = "systemd systemd-sysv udev dbus docker.io docker-cli containerd runc iptables \
+                   linux-image-amd64 kmod iproute2 openssh-server systemd-resolved \
+                   systemd-timesyncd ca-certificates";
+    let req = Request {
+        include: include.split_whitespace().map(str::to_owned).collect(),
+        exclude: vec![],
+    };
+    let set = resolve(&u, &req).unwrap();
+    eprintln!(
+        "load_all {loaded:?} ({} records), resolve {:?}: {} packages",
+        u.record_count(),
+        t.elapsed() - loaded,
+        set.len()
+    );
+    for p in set.iter().filter(|p| &*p.suite != "trixie") {
+        eprintln!("  {}", p.describe());
+    }
+    assert_eq!(check_closure(&set), Vec::<String>::new());
+}
