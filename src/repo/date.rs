@@ -29,6 +29,10 @@ pub fn parse_rfc2822(s: &str) -> Result<i64> {
             .with_context(|| format!("unknown month {mon:?}"))? as u32
             + 1;
         let year: i64 = year.parse().context("year")?;
+        // Bounded so that the arithmetic below cannot overflow.
+        if !(1970..=9999).contains(&year) {
+            bail!("year {year} out of range");
+        }
         let hms: Vec<&str> = time.split(':').collect();
         let [h, m, sec] = hms[..] else {
             bail!("expected HH:MM:SS, got {time:?}");
@@ -113,6 +117,7 @@ mod tests {
             "21 Nov 2026 25:00:00 UTC",
             "21 Nov 2026 09:15:44 CEST",
             "21 Nov 2026 09:15 UTC",
+            "21 Nov 99999999999999 09:15:44 UTC",
         ] {
             assert!(parse_rfc2822(bad).is_err(), "{bad:?}");
         }

@@ -296,6 +296,16 @@ mod tests {
         let all = Keyring::from_path(dir.path()).unwrap();
         assert_eq!(all.keys().len(), 3);
 
+        // The same keys in binary form (as /usr/share/keyrings/*.gpg).
+        let mut bin = Vec::new();
+        for k in all.keys() {
+            bin.extend(pgp::ser::Serialize::to_bytes(k).unwrap());
+        }
+        let gpg = dir.path().join("binary.gpg");
+        std::fs::write(&gpg, &bin).unwrap();
+        let from_bin = Keyring::from_path(&gpg).unwrap();
+        assert_eq!(from_bin.fingerprints(), all.fingerprints());
+
         let bad = dir.path().join("bad.gpg");
         std::fs::write(&bad, b"\x99garbage").unwrap();
         let err = format!("{:#}", Keyring::from_path(&bad).unwrap_err());
