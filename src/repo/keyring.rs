@@ -4,9 +4,9 @@
 //! A keyring only holds and checks keys: each key's self-signatures must
 //! verify, and a subkey is kept as a signer only when its binding signature
 //! verifies and grants the signing capability (RFC 9580 5.2.3.29). Verifying
-//! InRelease files with these keys is `release`'s job. Key expiry and
-//! revocation are not checked (the archive keys expire years from now; a
-//! revoked key is removed from debian-archive-keyring, and so from keys/).
+//! InRelease files with these keys is `release`'s job. Revoked keys and
+//! subkeys are dropped here; expiry depends on the time of use, so
+//! [`Signer::expires_at`] reports it and `release` decides.
 
 use std::fmt;
 use std::path::Path;
@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use pgp::composed::{Deserializable, SignedPublicKey, SignedPublicSubKey};
+use pgp::packet::{Signature, SignatureType};
 use pgp::types::KeyDetails;
 
 use crate::profile;
@@ -86,6 +87,39 @@ impl Signer<'_> {
             Signer::Primary(k) => k.legacy_key_id(),
             Signer::Subkey { subkey, .. } => subkey.legacy_key_id(),
         }
+    }
+
+    /// When this key expires, in Unix seconds; `None` if it does not. Taken
+    /// from its newest self-signature (primary: user ID certifications and
+    /// direct-key signatures; subkey: binding signatures). RFC 9580
+    /// 5.2.3.13: the Key Expiration Time counts from the key's creation.
+    pub fn expires_at(&self) -> Option<i64> {
+        let (created, sigs): (_, Vec<&Signature>) = match self {
+            Signer::Primary(k) => (
+                k.created_at(),
+                k.details
+                    .users
+                    .iter()
+                    .flat_map(|u| &u.signatures)
+                    .chain(&k.details.direct_signatures)
+                    .filter(|s| is_issued_by(s, *k))
+                    .collect(),
+            ),
+            Signer::Subkey { subkey, .. } => (
+                subkey.created_at(),
+                subkey
+                    .signatures
+                    .iter()
+                    .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
+                    .collect(),
+            ),
+        };
+        let newest = sigs
+            .into_iter()
+            .max_by_key(|s| s.created().map(|t| t.as_secs()))?;
+        let validity = newest.key_expiration_time()?.as_secs();
+        // A zero Key Expiration Time means "does not expire".
+        (validity > 0).then(|| i64::from(created.as_secs()) + i64::from(validity))
     }
 }
 
@@ -212,11 +246,29 @@ pub fn parse_keys(data: &[u8]) -> Result<Vec<SignedPublicKey>> {
     if raw.is_empty() {
         bail!("no OpenPGP public key found");
     }
-    raw.into_iter().map(check_key).collect()
+    let keys: Vec<_> = raw
+        .into_iter()
+        .map(check_key)
+        .filter_map(Result::transpose)
+        .collect::<Result<_>>()?;
+    if keys.is_empty() {
+        bail!("every key is revoked");
+    }
+    Ok(keys)
 }
 
-fn check_key(mut key: SignedPublicKey) -> Result<SignedPublicKey> {
+/// The key with only its usable signing subkeys, or `None` when revoked.
+fn check_key(mut key: SignedPublicKey) -> Result<Option<SignedPublicKey>> {
     let primary = key.primary_key.clone();
+    if key
+        .details
+        .revocation_signatures
+        .iter()
+        .any(|s| s.verify_key(&primary).is_ok())
+    {
+        tracing::warn!("ignoring revoked key {:X}", key.fingerprint());
+        return Ok(None);
+    }
     // Only self-signatures count: the Debian keys also carry third-party
     // certifications (other archive keys signing their user IDs), which we
     // cannot and need not verify. One valid self-signed user ID suffices.
@@ -236,7 +288,15 @@ fn check_key(mut key: SignedPublicKey) -> Result<SignedPublicKey> {
     let fingerprint = key.fingerprint();
     key.public_subkeys.retain(|sk| {
         let signs = sk.signatures.iter().any(|s| s.key_flags().sign());
+        // verify_bindings checks every signature, revocations included.
         let bound = sk.verify_bindings(&primary).is_ok();
+        let revoked = sk
+            .signatures
+            .iter()
+            .any(|s| s.typ() == Some(SignatureType::SubkeyRevocation));
+        if revoked {
+            return false;
+        }
         if signs && !bound {
             tracing::warn!(
                 "ignoring subkey {:X} of {:X}: its binding signature does not verify",
@@ -246,11 +306,11 @@ fn check_key(mut key: SignedPublicKey) -> Result<SignedPublicKey> {
         }
         signs && bound
     });
-    Ok(key)
+    Ok(Some(key))
 }
 
 /// True when the signature names `key` as its issuer.
-fn is_issued_by(sig: &pgp::packet::Signature, key: &impl KeyDetails) -> bool {
+fn is_issued_by(sig: &Signature, key: &impl KeyDetails) -> bool {
     sig.issuer_key_id()
         .iter()
         .any(|id| **id == key.legacy_key_id())
@@ -280,6 +340,19 @@ mod tests {
             k.signers()
                 .any(|s| format!("{:X}", s.fingerprint()) == TRIXIE_AUTOMATIC_SUBKEY)
         );
+    }
+
+    #[test]
+    fn expiry_comes_from_the_newest_self_signature() {
+        let k = Keyring::builtin().unwrap();
+        let expiry = |fp: &str| {
+            k.signers()
+                .find(|s| format!("{:X}", s.fingerprint()) == fp)
+                .and_then(|s| s.expires_at())
+        };
+        // `gpg --show-keys --with-colons`, field 7 (expiry) of pub and sub.
+        assert_eq!(expiry(TRIXIE_STABLE), Some(1_995_130_581));
+        assert_eq!(expiry(TRIXIE_AUTOMATIC_SUBKEY), Some(2_058_699_029));
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn verify_inrelease_at(
     what: &str,
     now: i64,
 ) -> Result<Release> {
-    let (signed_text, signed_by) = verify_signatures(bytes, keyring, what)?;
+    let (signed_text, signed_by) = verify_signatures(bytes, keyring, what, now)?;
     let mut release =
         parse_release(&signed_text).with_context(|| format!("parsing InRelease of {what}"))?;
     if let Some(until) = release.valid_until {
@@ -91,7 +91,12 @@ pub fn verify_inrelease_at(
 
 /// Checks the cleartext signature; returns the signed text and the primary
 /// fingerprints of the good signers.
-fn verify_signatures(bytes: &[u8], keyring: &Keyring, what: &str) -> Result<(String, Vec<String>)> {
+fn verify_signatures(
+    bytes: &[u8],
+    keyring: &Keyring,
+    what: &str,
+    now: i64,
+) -> Result<(String, Vec<String>)> {
     let not_signed = || {
         anyhow!(
             "InRelease of {what} is not an OpenPGP cleartext-signed message (unsigned or garbled)"
@@ -113,6 +118,7 @@ fn verify_signatures(bytes: &[u8], keyring: &Keyring, what: &str) -> Result<(Str
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut unknown = Vec::new();
+    let mut expired = Vec::new();
     for sig in msg.signatures() {
         let candidates: Vec<Signer<'_>> = keyring.signers().filter(|s| issued_by(sig, s)).collect();
         if candidates.is_empty() {
@@ -127,6 +133,10 @@ fn verify_signatures(bytes: &[u8], keyring: &Keyring, what: &str) -> Result<(Str
             .iter()
             .find(|s| verify_with(sig, s, signed_text.as_bytes()).is_ok())
         {
+            // gpgv reports EXPKEYSIG for these, and apt does not trust them.
+            Some(s) if s.expires_at().is_some_and(|t| t < now) => {
+                expired.push(format!("{:X}", s.fingerprint()));
+            }
             Some(s) => good.push(format!("{:X}", s.primary().fingerprint())),
             None => bad.push(
                 candidates
@@ -151,6 +161,13 @@ fn verify_signatures(bytes: &[u8], keyring: &Keyring, what: &str) -> Result<(Str
             "InRelease of {what}: signatures by keys {} do not verify (file tampered?)",
             bad.join(", ")
         ),
+    }
+    if !expired.is_empty() {
+        bail!(
+            "InRelease of {what} is signed only by expired key(s) {}; \
+             a newer keyring is needed",
+            expired.join(", ")
+        );
     }
     bail!(
         "InRelease of {what} is signed by unknown key(s) {}; trusted keys: {}",

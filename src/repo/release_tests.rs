@@ -182,6 +182,10 @@ fn real_inrelease() {
     let err = verify_inrelease(tampered.as_bytes(), &keyring, "real").unwrap_err();
     eprintln!("tampered: {err}");
     assert!(err.to_string().contains("(file tampered?)"));
+    // In 2060 every signing key of today's archive has expired.
+    let err = verify_inrelease_at(text.as_bytes(), &keyring, "real", 2_840_000_000).unwrap_err();
+    eprintln!("in 2060: {err}");
+    assert!(err.to_string().contains("signed only by expired key(s)"));
     let err = verify_inrelease(text.as_bytes(), &trusted().keyring(), "real").unwrap_err();
     eprintln!("other keyring: {err}");
     assert!(err.to_string().contains("signed by unknown key(s)"));
