@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::keyring::Keyring;
 use super::packages::{PackageRecord, parse_packages};
 use super::relations::NATIVE_ARCH;
-use super::release::{IndexFile, Release, verify_inrelease};
+use super::release::{ARCH_ALL_IN_PACKAGES, IndexFile, Release, verify_inrelease};
 use super::universe::Universe;
 use crate::fetch::cache::Cache;
 use crate::http::Http;
@@ -76,22 +76,30 @@ pub fn load_suite(http: &Http, cache: &Cache, src: &SuiteSource) -> Result<Vec<P
     let suite: Arc<str> = Arc::from(src.suite.as_str());
     let mut records = Vec::new();
     for component in &src.components {
-        // Debian sets `No-Support-for-Architecture-all: Packages`: arch-all
-        // packages are listed in binary-amd64/Packages too, so binary-all
-        // is never needed.
-        let (path, entry, compression) = pick_index(&release, component).ok_or_else(|| {
-            anyhow!(
-                "the Release of {what} lists no binary-{NATIVE_ARCH} Packages index for \
+        let (path, entry, compression) =
+            pick_index(&release, component, NATIVE_ARCH).ok_or_else(|| {
+                anyhow!(
+                    "the Release of {what} lists no binary-{NATIVE_ARCH} Packages index for \
                      component {component} (its components: {})",
-                release.components.join(" ")
-            )
-        })?;
-        let data = fetch_index(http, cache, src, &release, &path, entry)?;
-        let text = decompress(&data, compression)
-            .with_context(|| format!("decompressing {path} of {what}"))?;
-        let recs = parse_packages(&text, &repository, &suite)
-            .with_context(|| format!("parsing {path} of {what}"))?;
-        records.extend(recs);
+                    release.components.join(" ")
+                )
+            })?;
+        let mut indexes = vec![(path, entry, compression)];
+        // Debian sets `No-Support-for-Architecture-all: Packages`: arch-all
+        // packages are listed in binary-amd64/Packages too, so binary-all is
+        // not needed there. Archives without that promise may keep them only
+        // in binary-all, which apt then reads as well; so do we.
+        if release.no_support_for_architecture_all.as_deref() != Some(ARCH_ALL_IN_PACKAGES) {
+            indexes.extend(pick_index(&release, component, "all"));
+        }
+        for (path, entry, compression) in indexes {
+            let data = fetch_index(http, cache, src, &release, &path, entry)?;
+            let text = decompress(&data, compression)
+                .with_context(|| format!("decompressing {path} of {what}"))?;
+            let recs = parse_packages(&text, &repository, &suite)
+                .with_context(|| format!("parsing {path} of {what}"))?;
+            records.extend(recs);
+        }
     }
     Ok(records)
 }
@@ -135,9 +143,14 @@ fn check_suite(release: &Release, src: &SuiteSource, url: &str) -> Result<()> {
     )
 }
 
-fn pick_index(release: &Release, component: &str) -> Option<(String, IndexFile, Compression)> {
+/// The preferred listed form of `<component>/binary-<arch>/Packages`.
+fn pick_index(
+    release: &Release,
+    component: &str,
+    arch: &str,
+) -> Option<(String, IndexFile, Compression)> {
     PACKAGES_FORMATS.iter().find_map(|(ext, c)| {
-        let path = format!("{component}/binary-{NATIVE_ARCH}/Packages{ext}");
+        let path = format!("{component}/binary-{arch}/Packages{ext}");
         release.sha256.get(&path).map(|e| (path, *e, *c))
     })
 }

@@ -97,6 +97,28 @@ fn loads_xz_index_and_reuses_the_cache() {
 }
 
 #[test]
+fn binary_all_is_read_unless_release_says_packages_has_it() {
+    let (mirror, _c, cache) = setup();
+    let all = format!(
+        "Package: only-in-all\nVersion: 1\nArchitecture: all\nFilename: pool/o.deb\n\
+         Size: 1\nSHA256: {SHA}\n"
+    );
+    const ALL: &str = "main/binary-all/Packages.xz";
+    let files = [
+        (XZ, xz(packages("1.0").as_bytes())),
+        (ALL, xz(all.as_bytes())),
+    ];
+    publish(mirror.path(), "trixie", "", &files, &[XZ, ALL]);
+    let recs = load_suite(&Http::new(), &cache, &source(mirror.path(), "trixie")).unwrap();
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[2].name, "only-in-all");
+    let header = "No-Support-for-Architecture-all: Packages\n";
+    publish(mirror.path(), "forky", header, &files, &[XZ, ALL]);
+    let recs = load_suite(&Http::new(), &cache, &source(mirror.path(), "forky")).unwrap();
+    assert_eq!(recs.len(), 2, "binary-all is not read");
+}
+
+#[test]
 fn falls_back_to_gz_then_uncompressed() {
     let (mirror, _c, cache) = setup();
     let text = packages("1.0");

@@ -26,9 +26,12 @@ use anyhow::Result;
 use super::packages::PackageRecord;
 use super::relations::{Alternatives, ArchQualifier, Dep};
 use super::universe::{
-    Universe, arch_fits, conflict_between, priority_rank, satisfies, satisfies_by_provide,
+    arch_fits, conflict_between, priority_rank, satisfies, satisfies_by_provide,
 };
 use crate::error::bad_input;
+
+/// The universe is built in `universe`; re-exported for callers of resolve.
+pub use super::universe::Universe;
 
 /// What to install: the profile's include and exclude lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,6 +76,12 @@ pub fn resolve(universe: &Universe, req: &Request) -> Result<Vec<Arc<PackageReco
             )));
         }
         let pkg = r.requested(name)?;
+        if r.exclude.contains(pkg.name.as_str()) {
+            return Err(bad_input(format!(
+                "package `{name}` stands for {}, which the profile excludes",
+                pkg.name
+            )));
+        }
         r.select(pkg, Why::Requested)?;
     }
     for pkg in universe.required() {

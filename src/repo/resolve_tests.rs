@@ -100,6 +100,11 @@ fn virtual_packages() {
     assert!(e.contains("conflicts with `mail-transport-agent`"), "{e}");
     // A virtual name can be requested when one package provides it.
     assert_eq!(ok(&u, &["awk"], &[]), ["mawk 1.3"]);
+    let e = err(&u, &["awk"], &["mawk"]);
+    assert_eq!(
+        e,
+        "package `awk` stands for mawk, which the profile excludes"
+    );
     let e = err(&u, &["mail-transport-agent"], &[]);
     assert!(
         e.contains("is virtual") && e.contains("exim4, postfix"),
