@@ -69,6 +69,13 @@ pub fn resolve(universe: &Universe, req: &Request) -> Result<Vec<Arc<PackageReco
         why: HashMap::new(),
         queue: VecDeque::new(),
     };
+    for name in &req.exclude {
+        // Excludes match real package names only; a typo would silently
+        // exclude nothing, so say so.
+        if universe.candidate(name).is_none() {
+            tracing::warn!("excluded package `{name}` is not in any repository");
+        }
+    }
     for name in &req.include {
         if r.exclude.contains(name.as_str()) {
             return Err(bad_input(format!(
