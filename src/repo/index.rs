@@ -87,9 +87,13 @@ pub fn load_suite(http: &Http, cache: &Cache, src: &SuiteSource) -> Result<Vec<P
         let mut indexes = vec![(path, entry, compression)];
         // Debian sets `No-Support-for-Architecture-all: Packages`: arch-all
         // packages are listed in binary-amd64/Packages too, so binary-all is
-        // not needed there. Archives without that promise may keep them only
-        // in binary-all, which apt then reads as well; so do we.
-        if release.no_support_for_architecture_all.as_deref() != Some(ARCH_ALL_IN_PACKAGES) {
+        // not needed there. Archives that list `all` in Architectures without
+        // that promise may keep them only in binary-all, which apt then reads
+        // as well; so do we. (The security archive lists no `all` and its
+        // binary-all index is stale: apt and we ignore it.)
+        let arch_all_apart = release.architectures.iter().any(|a| a == "all")
+            && release.no_support_for_architecture_all.as_deref() != Some(ARCH_ALL_IN_PACKAGES);
+        if arch_all_apart {
             indexes.extend(pick_index(&release, component, "all"));
         }
         for (path, entry, compression) in indexes {

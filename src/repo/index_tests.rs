@@ -97,7 +97,7 @@ fn loads_xz_index_and_reuses_the_cache() {
 }
 
 #[test]
-fn binary_all_is_read_unless_release_says_packages_has_it() {
+fn binary_all_is_read_only_when_release_lists_it_apart() {
     let (mirror, _c, cache) = setup();
     let all = format!(
         "Package: only-in-all\nVersion: 1\nArchitecture: all\nFilename: pool/o.deb\n\
@@ -108,13 +108,24 @@ fn binary_all_is_read_unless_release_says_packages_has_it() {
         (XZ, xz(packages("1.0").as_bytes())),
         (ALL, xz(all.as_bytes())),
     ];
-    publish(mirror.path(), "trixie", "", &files, &[XZ, ALL]);
+    let with_all = "Architectures: all amd64\n";
+    publish(mirror.path(), "trixie", with_all, &files, &[XZ, ALL]);
     let recs = load_suite(&Http::new(), &cache, &source(mirror.path(), "trixie")).unwrap();
     assert_eq!(recs.len(), 3);
     assert_eq!(recs[2].name, "only-in-all");
-    let header = "No-Support-for-Architecture-all: Packages\n";
-    publish(mirror.path(), "forky", header, &files, &[XZ, ALL]);
+    let promise = "Architectures: all amd64\nNo-Support-for-Architecture-all: Packages\n";
+    publish(mirror.path(), "forky", promise, &files, &[XZ, ALL]);
     let recs = load_suite(&Http::new(), &cache, &source(mirror.path(), "forky")).unwrap();
+    assert_eq!(recs.len(), 2, "binary-all is not read");
+    // Like the security archive: `all` not among the Architectures.
+    publish(
+        mirror.path(),
+        "sid",
+        "Architectures: amd64\n",
+        &files,
+        &[XZ, ALL],
+    );
+    let recs = load_suite(&Http::new(), &cache, &source(mirror.path(), "sid")).unwrap();
     assert_eq!(recs.len(), 2, "binary-all is not read");
 }
 
