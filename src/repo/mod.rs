@@ -4,11 +4,17 @@
 //! resolver (`resolve`). Nothing unverified leaves this module: InRelease is
 //! checked with OpenPGP, each Packages index against the Release SHA256 list.
 
+pub mod date;
+pub mod deb822;
 pub mod index;
 pub mod keyring;
 pub mod mirror;
 pub mod packages;
+pub mod relations;
 pub mod release;
 pub mod resolve;
 pub mod sources;
+#[cfg(test)]
+mod testkeys;
+pub mod universe;
 pub mod version;
