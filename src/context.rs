@@ -42,7 +42,12 @@ impl Context {
     /// The mirror URL that serves `repo`, logged once per call site.
     pub fn mirror(&self, repo: &Repository) -> Result<Mirror> {
         let m = mirror::choose(repo, &self.mirrors, &self.apt_etc)?;
-        tracing::debug!("repository {}: mirror {} (from {})", repo.name, m.url, m.from);
+        tracing::debug!(
+            "repository {}: mirror {} (from {})",
+            repo.name,
+            m.url,
+            m.from
+        );
         Ok(m)
     }
 

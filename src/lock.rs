@@ -390,15 +390,22 @@ mod tests {
         assert!(d[1].contains("`bash` is in the lock's include"));
         assert!(d[2].contains("repository `debian` is `trixie / main` in the profile"));
         assert!(d[3].starts_with("artifact `rkt` differs: sha256 is"));
-        let err = lock.ensure_matches(&q, Path::new("craton.lock")).unwrap_err();
+        let err = lock
+            .ensure_matches(&q, Path::new("craton.lock"))
+            .unwrap_err();
         assert!(crate::error::is_bad_input(&err));
     }
 
     #[test]
     fn unknown_version_or_key_is_bad_input() {
-        let text = lock_of(&profile(), vec![]).to_toml().replace("version = 1", "version = 7");
+        let text = lock_of(&profile(), vec![])
+            .to_toml()
+            .replace("version = 1", "version = 7");
         let err = Lock::from_toml(&text, Path::new("l")).unwrap_err();
-        assert_eq!(err.to_string(), "l: unsupported lock version: got 7, expected 1");
+        assert_eq!(
+            err.to_string(),
+            "l: unsupported lock version: got 7, expected 1"
+        );
         let err = Lock::from_toml("version = 1\nbogus = 2\n", Path::new("l")).unwrap_err();
         assert!(crate::error::is_bad_input(&err));
     }

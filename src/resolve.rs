@@ -18,7 +18,12 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
     let mut sources = Vec::new();
     for repo in &profile.repositories {
         let mirror = ctx.mirror(repo)?;
-        tracing::info!("repository {}: {} (mirror from {})", repo.name, mirror.url, mirror.from);
+        tracing::info!(
+            "repository {}: {} (mirror from {})",
+            repo.name,
+            mirror.url,
+            mirror.from
+        );
         let keyring = Keyring::for_profile(&repo.keyring)
             .with_context(|| format!("loading the keyring of repository `{}`", repo.name))?;
         for suite in &repo.suites {
@@ -51,7 +56,11 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
         })
         .collect::<Vec<_>>();
     tracing::info!("resolved {} packages", packages.len());
-    Ok(Lock::new(Inputs::of(profile), packages, Lock::artifacts_of(profile)))
+    Ok(Lock::new(
+        Inputs::of(profile),
+        packages,
+        Lock::artifacts_of(profile),
+    ))
 }
 
 /// Resolves and writes the lock (`craton lock`).
@@ -87,7 +96,11 @@ pub fn current_lock(ctx: &Context, locked: bool) -> Result<Lock> {
     if diffs.is_empty() {
         return Ok(lock);
     }
-    tracing::info!("{} is out of date ({}): resolving again", path.display(), diffs.join("; "));
+    tracing::info!(
+        "{} is out of date ({}): resolving again",
+        path.display(),
+        diffs.join("; ")
+    );
     write_lock(ctx)
 }
 
@@ -95,9 +108,13 @@ pub fn current_lock(ctx: &Context, locked: bool) -> Result<Lock> {
 pub fn summary(lock: &Lock) -> String {
     let mut per: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for p in &lock.packages {
-        *per.entry((p.repository.as_str(), p.suite.as_str())).or_default() += 1;
+        *per.entry((p.repository.as_str(), p.suite.as_str()))
+            .or_default() += 1;
     }
-    let parts: Vec<String> = per.iter().map(|((r, s), n)| format!("{n} from {r}/{s}")).collect();
+    let parts: Vec<String> = per
+        .iter()
+        .map(|((r, s), n)| format!("{n} from {r}/{s}"))
+        .collect();
     format!(
         "{} packages ({}), {} artifacts",
         lock.packages.len(),

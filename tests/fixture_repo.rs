@@ -85,7 +85,11 @@ impl Setup {
     /// Nothing in the cache at all (folders may exist).
     #[track_caller]
     fn assert_cache_empty(&self) {
-        assert_eq!(self.cached(), Vec::<PathBuf>::new(), "cache should be empty");
+        assert_eq!(
+            self.cached(),
+            Vec::<PathBuf>::new(),
+            "cache should be empty"
+        );
     }
 }
 
@@ -106,9 +110,18 @@ fn lock_and_fetch_then_nothing_to_download() {
     let lock = s.lock_text();
     // fx-base is Priority: required and Pre-Depends of fx-app; fx-lib 1.2
     // satisfies `fx-lib (>= 1.1) | fx-alt`; fx-provider provides fx-virtual.
-    assert_eq!(names_in_lock(&lock), ["fx-app", "fx-base", "fx-lib", "fx-provider"]);
-    assert!(lock.contains("filename = \"pool/main/fx-app_2.0_amd64.deb\""), "{lock}");
-    assert!(!lock.contains("127.0.0.1"), "the lock must not name a mirror:\n{lock}");
+    assert_eq!(
+        names_in_lock(&lock),
+        ["fx-app", "fx-base", "fx-lib", "fx-provider"]
+    );
+    assert!(
+        lock.contains("filename = \"pool/main/fx-app_2.0_amd64.deb\""),
+        "{lock}"
+    );
+    assert!(
+        !lock.contains("127.0.0.1"),
+        "the lock must not name a mirror:\n{lock}"
+    );
 
     // Locking again gives the same bytes.
     s.run(&["lock"]).ok();
@@ -116,7 +129,11 @@ fn lock_and_fetch_then_nothing_to_download() {
 
     let first = s.run(&["fetch", "--locked"]);
     first.ok();
-    assert!(first.stdout().contains("5 downloaded"), "{}", first.stdout());
+    assert!(
+        first.stdout().contains("5 downloaded"),
+        "{}",
+        first.stdout()
+    );
     let deb = s.fx.root().join("pool/main/fx-lib_1.2_amd64.deb");
     let digest = craton::digest::Sha256::of(&fs::read(deb).unwrap());
     let cached = s.cache.path().join("sha256").join(digest.to_hex());
@@ -124,8 +141,16 @@ fn lock_and_fetch_then_nothing_to_download() {
 
     let second = s.run(&["fetch", "--locked"]);
     second.ok();
-    assert!(second.stdout().contains("0 downloaded"), "{}", second.stdout());
-    assert!(second.stdout().contains("5 from the cache"), "{}", second.stdout());
+    assert!(
+        second.stdout().contains("0 downloaded"),
+        "{}",
+        second.stdout()
+    );
+    assert!(
+        second.stdout().contains("5 from the cache"),
+        "{}",
+        second.stdout()
+    );
 }
 
 #[test]
@@ -143,16 +168,28 @@ fn tampered_deb_fails_and_is_not_cached() {
     let r = s.run(&["fetch", "--locked"]);
     r.fails(1, "pool/main/fx-lib_1.2_amd64.deb");
     let err = r.stderr();
-    assert!(err.contains(&good.to_hex()) && err.contains(&bad.to_hex()), "{err}");
+    assert!(
+        err.contains(&good.to_hex()) && err.contains(&bad.to_hex()),
+        "{err}"
+    );
     let cached = s.cached();
-    assert!(!cached.iter().any(|p| p.ends_with(good.to_hex()) || p.ends_with(bad.to_hex())));
-    assert!(!cached.iter().any(|p| p.starts_with("tmp")), "partial files left: {cached:?}");
+    assert!(
+        !cached
+            .iter()
+            .any(|p| p.ends_with(good.to_hex()) || p.ends_with(bad.to_hex()))
+    );
+    assert!(
+        !cached.iter().any(|p| p.starts_with("tmp")),
+        "partial files left: {cached:?}"
+    );
 }
 
 #[test]
 fn tampered_packages_index_fails() {
     let s = setup();
-    let idx = s.fx.root().join("dists/fixture/main/binary-amd64/Packages.xz");
+    let idx =
+        s.fx.root()
+            .join("dists/fixture/main/binary-amd64/Packages.xz");
     let mut bytes = fs::read(&idx).unwrap();
     bytes[20] ^= 0x01;
     fs::write(&idx, bytes).unwrap();
@@ -168,7 +205,11 @@ fn bad_signature_fails() {
     let s = setup();
     let inrelease = s.fx.root().join("dists/fixture/InRelease");
     let text = fs::read_to_string(&inrelease).unwrap();
-    fs::write(&inrelease, text.replace("Label: craton-fixture", "Label: craton-fixturf")).unwrap();
+    fs::write(
+        &inrelease,
+        text.replace("Label: craton-fixture", "Label: craton-fixturf"),
+    )
+    .unwrap();
     let r = s.run(&["lock"]);
     r.fails(1, "InRelease");
     assert!(r.stderr().contains("does not verify"), "{}", r.stderr());
@@ -178,7 +219,11 @@ fn bad_signature_fails() {
 #[test]
 fn unknown_signing_key_fails() {
     let s = setup();
-    fs::copy(s.fx.path("InRelease.other-key"), s.fx.root().join("dists/fixture/InRelease")).unwrap();
+    fs::copy(
+        s.fx.path("InRelease.other-key"),
+        s.fx.root().join("dists/fixture/InRelease"),
+    )
+    .unwrap();
     let r = s.run(&["lock"]);
     r.fails(1, "unknown key");
     s.assert_cache_empty();
@@ -189,9 +234,16 @@ fn locked_refuses_a_changed_profile() {
     let s = setup();
     s.run(&["lock"]).ok();
     let text = fs::read_to_string(&s.profile).unwrap();
-    fs::write(&s.profile, text.replace("\"fx-app\"", "\"fx-app\", \"fx-alt\"")).unwrap();
+    fs::write(
+        &s.profile,
+        text.replace("\"fx-app\"", "\"fx-app\", \"fx-alt\""),
+    )
+    .unwrap();
     let r = s.run(&["fetch", "--locked"]);
-    r.fails(2, "package `fx-alt` is in the profile's [packages] include but not in the lock");
+    r.fails(
+        2,
+        "package `fx-alt` is in the profile's [packages] include but not in the lock",
+    );
     s.assert_cache_empty();
     // Without --locked the lock is brought up to date.
     s.run(&["fetch"]).ok();
@@ -205,7 +257,10 @@ fn unsatisfiable_request_names_the_chain() {
     let s = setup_with(FixtureRepo::new(), &["fx-app", "fx-enemy"]);
     s.run(&["lock"]).ok();
     let names = names_in_lock(&s.lock_text());
-    assert!(names.contains(&"fx-alt".to_owned()) && !names.contains(&"fx-lib".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"fx-alt".to_owned()) && !names.contains(&"fx-lib".to_owned()),
+        "{names:?}"
+    );
 
     let s = setup_with(FixtureRepo::new(), &["fx-nowhere"]);
     s.run(&["lock"]).fails(2, "fx-nowhere");
@@ -220,14 +275,21 @@ fn missing_artifact_is_reported_with_the_way_out() {
     r.fails(1, "--artifact-dir");
     assert!(r.stderr().contains("tool"), "{}", r.stderr());
     // The packages were still fetched.
-    assert_eq!(s.cached().iter().filter(|p| p.starts_with("sha256")).count(), 5);
+    assert_eq!(
+        s.cached()
+            .iter()
+            .filter(|p| p.starts_with("sha256"))
+            .count(),
+        5
+    );
 
     // The same file from an artifact folder works, and is digest-checked.
     let dir = s.fx.path("artifacts");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("tool.bin"), b"not the tool").unwrap();
     let d = dir.to_str().unwrap();
-    s.run(&["fetch", "--locked", "--artifact-dir", d]).fails(1, "sha256");
+    s.run(&["fetch", "--locked", "--artifact-dir", d])
+        .fails(1, "sha256");
     fs::write(dir.join("tool.bin"), ARTIFACT).unwrap();
     s.run(&["fetch", "--locked", "--artifact-dir", d]).ok();
 }
@@ -236,7 +298,11 @@ fn missing_artifact_is_reported_with_the_way_out() {
 fn bad_profile_exits_2_and_writes_nothing() {
     let s = setup();
     let text = fs::read_to_string(&s.profile).unwrap();
-    fs::write(&s.profile, text.replace("[packages]", "[packages]\ncolour = \"red\"")).unwrap();
+    fs::write(
+        &s.profile,
+        text.replace("[packages]", "[packages]\ncolour = \"red\""),
+    )
+    .unwrap();
     let r = s.run(&["lock"]);
     r.fails(2, "colour");
     assert!(r.stderr().contains("fixture.toml"), "{}", r.stderr());

@@ -148,13 +148,19 @@ fn a_complete_profile_loads() {
 /// keeps the default package set while replacing both artifacts by name.
 #[test]
 fn shipped_profiles_load() {
-    let load = |name: &str| profile::load(Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let load =
+        |name: &str| profile::load(Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     load("profiles/base.toml");
     let real = load("profiles/container-host.toml");
     let test = load("tests/container-host-test.toml");
     assert_eq!(real.packages, test.packages);
     assert_eq!(real.repositories, test.repositories);
-    let names = |p: &profile::Profile| p.artifacts.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+    let names = |p: &profile::Profile| {
+        p.artifacts
+            .iter()
+            .map(|a| a.name.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(&real), ["rkt", "flannel"]);
     assert_eq!(names(&test), ["rkt", "flannel"]);
     for (r, t) in real.artifacts.iter().zip(&test.artifacts) {

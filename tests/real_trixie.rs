@@ -47,17 +47,31 @@ fn container_host_resolves_fetches_and_names_missing_artifacts() {
         "base-files",
         "dpkg",
     ] {
-        assert!(names.iter().any(|n| n == want), "{want} is not in the lock: {names:?}");
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} is not in the lock: {names:?}"
+        );
     }
-    assert!(names.iter().any(|n| n.starts_with("linux-image-6.")), "no kernel image: {names:?}");
-    assert!(names.len() > 150, "suspiciously small closure: {} packages", names.len());
+    assert!(
+        names.iter().any(|n| n.starts_with("linux-image-6.")),
+        "no kernel image: {names:?}"
+    );
+    assert!(
+        names.len() > 150,
+        "suspiciously small closure: {} packages",
+        names.len()
+    );
 
     // The test profile: same packages, stand-in artifacts. Cold cache.
     let test_lock = work.path().join("test.lock");
     let test_lock_s = test_lock.to_str().unwrap();
     let profile = "tests/container-host-test.toml";
     run(&["lock", profile, "--lock", test_lock_s]).ok();
-    assert_eq!(lock_names(&test_lock), names, "the stand-ins changed the package set");
+    assert_eq!(
+        lock_names(&test_lock),
+        names,
+        "the stand-ins changed the package set"
+    );
     let first = run(&["fetch", profile, "--lock", test_lock_s, "--locked"]);
     first.ok();
     let total = names.len() + 2;
@@ -66,10 +80,20 @@ fn container_host_resolves_fetches_and_names_missing_artifacts() {
 
     let second = run(&["fetch", profile, "--lock", test_lock_s, "--locked"]);
     second.ok();
-    assert!(second.stdout().contains("0 downloaded"), "{}", second.stdout());
+    assert!(
+        second.stdout().contains("0 downloaded"),
+        "{}",
+        second.stdout()
+    );
 
     // The real profile: every package is there, the GitHub files are not.
-    let r = run(&["fetch", "profiles/container-host.toml", "--lock", lock_s, "--locked"]);
+    let r = run(&[
+        "fetch",
+        "profiles/container-host.toml",
+        "--lock",
+        lock_s,
+        "--locked",
+    ]);
     r.fails(1, "--artifact-dir");
     let err = r.stderr();
     for needle in [

@@ -77,7 +77,10 @@ pub fn choose(repo: &Repository, o: &Overrides, apt_etc: &Path) -> Result<Mirror
     }
     let host = sources::read(apt_etc)?;
     if let Some(s) = from_host(repo.archive, &host) {
-        return found(&s.uri, &format!("the host's apt sources ({})", s.file.display()));
+        return found(
+            &s.uri,
+            &format!("the host's apt sources ({})", s.file.display()),
+        );
     }
     let (flag, env) = match repo.archive {
         Archive::Debian => ("--mirror", MIRROR_ENV),
@@ -101,7 +104,8 @@ fn archive_dir(a: Archive) -> &'static str {
 
 /// `http://x/debian` -> `http://x/debian-security`.
 fn security_sibling(main: &str) -> Option<String> {
-    main.strip_suffix("/debian").map(|base| format!("{base}/debian-security"))
+    main.strip_suffix("/debian")
+        .map(|base| format!("{base}/debian-security"))
 }
 
 /// The first host source whose URI path ends with the archive's folder name
@@ -150,10 +154,19 @@ mod tests {
             security_mirror: None,
         };
         let main = repo(Archive::Debian, Some("http://profile.example/debian"));
-        assert_eq!(choose(&main, &flag, h.path()).unwrap().url, "http://flag.example/debian");
-        assert_eq!(choose(&main, &none, h.path()).unwrap().url, "http://profile.example/debian");
+        assert_eq!(
+            choose(&main, &flag, h.path()).unwrap().url,
+            "http://flag.example/debian"
+        );
+        assert_eq!(
+            choose(&main, &none, h.path()).unwrap().url,
+            "http://profile.example/debian"
+        );
         let plain = repo(Archive::Debian, None);
-        assert_eq!(choose(&plain, &none, h.path()).unwrap().url, "http://host.example/debian");
+        assert_eq!(
+            choose(&plain, &none, h.path()).unwrap().url,
+            "http://host.example/debian"
+        );
         let sec = repo(Archive::DebianSecurity, None);
         assert_eq!(
             choose(&sec, &none, h.path()).unwrap().url,
@@ -168,11 +181,18 @@ mod tests {
     #[test]
     fn no_mirror_is_a_clear_bad_input() {
         let empty = tempfile::tempdir().unwrap();
-        let err = choose(&repo(Archive::Debian, None), &Overrides::default(), empty.path())
-            .unwrap_err();
+        let err = choose(
+            &repo(Archive::Debian, None),
+            &Overrides::default(),
+            empty.path(),
+        )
+        .unwrap_err();
         assert!(crate::error::is_bad_input(&err));
         let msg = err.to_string();
         assert!(msg.contains("no mirror for repository `r`"), "{msg}");
-        assert!(msg.contains("--mirror") && msg.contains("CRATON_MIRROR"), "{msg}");
+        assert!(
+            msg.contains("--mirror") && msg.contains("CRATON_MIRROR"),
+            "{msg}"
+        );
     }
 }

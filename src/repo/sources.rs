@@ -58,7 +58,10 @@ pub fn parse_one_line(text: &str, file: &Path) -> Vec<AptSource> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line.strip_prefix("deb").filter(|r| r.starts_with([' ', '\t'])) else {
+        let Some(rest) = line
+            .strip_prefix("deb")
+            .filter(|r| r.starts_with([' ', '\t']))
+        else {
             continue;
         };
         let mut rest = rest.trim_start();
@@ -154,7 +157,9 @@ fn stanzas(text: &str) -> Vec<Vec<(String, String)>> {
 }
 
 fn usable_uri(uri: &str) -> Option<String> {
-    let ok = ["http://", "https://", "file:/"].iter().any(|s| uri.starts_with(s));
+    let ok = ["http://", "https://", "file:/"]
+        .iter()
+        .any(|s| uri.starts_with(s));
     ok.then(|| uri.trim_end_matches('/').to_owned())
 }
 
@@ -205,13 +210,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         fs::create_dir(d.join("sources.list.d")).unwrap();
-        fs::write(d.join("sources.list"), "deb http://a.example/debian trixie main\n").unwrap();
+        fs::write(
+            d.join("sources.list"),
+            "deb http://a.example/debian trixie main\n",
+        )
+        .unwrap();
         fs::write(
             d.join("sources.list.d/b.sources"),
             "Types: deb\nURIs: http://b.example/debian\nSuites: trixie\n",
         )
         .unwrap();
-        fs::write(d.join("sources.list.d/c.list.disabled"), "deb http://c.example/ x\n").unwrap();
+        fs::write(
+            d.join("sources.list.d/c.list.disabled"),
+            "deb http://c.example/ x\n",
+        )
+        .unwrap();
         let got = read(d).unwrap();
         let uris: Vec<_> = got.iter().map(|s| s.uri.as_str()).collect();
         assert_eq!(uris, ["http://a.example/debian", "http://b.example/debian"]);

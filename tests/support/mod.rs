@@ -111,7 +111,10 @@ impl Run {
     pub fn fails(&self, code: i32, needle: &str) -> &Self {
         let err = self.stderr();
         assert_eq!(self.code(), code, "expected exit {code}, stderr:\n{err}");
-        assert!(err.contains(needle), "expected {needle:?} in stderr:\n{err}");
+        assert!(
+            err.contains(needle),
+            "expected {needle:?} in stderr:\n{err}"
+        );
         self
     }
 }
@@ -121,7 +124,8 @@ impl Run {
 /// profile's own mirror).
 pub fn craton(cache: &Path, cwd: &Path, args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_craton"));
-    cmd.env_remove("CRATON_MIRROR").env_remove("CRATON_SECURITY_MIRROR");
+    cmd.env_remove("CRATON_MIRROR")
+        .env_remove("CRATON_SECURITY_MIRROR");
     run_in(cmd, cache, cwd, args)
 }
 
@@ -147,7 +151,9 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
