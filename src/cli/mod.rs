@@ -1,6 +1,7 @@
 //! The command line (clap derive): one file per subcommand. `main` starts
 //! logging, dispatches, prints the error chain and maps it to an exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +69,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .compact()
         .try_init();
