@@ -1,7 +1,7 @@
 //! The Debian archive client: which mirror to use (`sources`, `mirror`), the
-//! signed Release file (`keyring`, `release`), the Packages indexes
-//! (`packages`), dpkg's version ordering (`version`) and the dependency
-//! resolver (`resolve`). Nothing unverified leaves this module: InRelease is
+//! signed Release file (`keyring`, `release`, `date`), the Packages indexes
+//! (`index`, `deb822`, `packages`, `relations`), dpkg's version ordering
+//! (`version`) and the dependency resolver (`universe`, `resolve`). Nothing unverified leaves this module: InRelease is
 //! checked with OpenPGP, each Packages index against the Release SHA256 list.
 
 pub mod date;
