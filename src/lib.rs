@@ -15,3 +15,4 @@ pub mod process;
 pub mod profile;
 pub mod repo;
 pub mod resolve;
+pub mod rootfs;

@@ -1,0 +1,11 @@
+//! The rootfs stage: from the locked .debs to the OS tree that later stages
+//! split into the /usr image and the ROOT skeleton.
+//!
+//!   unpack (native, parallel) -> dpkgdb (register as unpacked)
+//!   -> configure (dpkg in a chroot, essential first) = the base tree (cached)
+//!   -> customize (artifacts, overlays, files, units, users, os-release)
+//!   -> layout (immutable /usr: /etc to the factory, empty /var)
+//!
+//! It does not make filesystems or images (see `usr`, `disk`).
+
+pub mod deb;
