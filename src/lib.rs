@@ -16,3 +16,5 @@ pub mod profile;
 pub mod repo;
 pub mod resolve;
 pub mod rootfs;
+pub mod signal;
+pub mod tools;

@@ -32,6 +32,9 @@ pub struct Lock {
     pub packages: Vec<LockedPackage>,
     #[serde(default, rename = "artifact")]
     pub artifacts: Vec<LockedArtifact>,
+    /// The tools tree's packages (build-only programs), a separate closure.
+    #[serde(default, rename = "tool")]
+    pub tools: Vec<LockedPackage>,
 }
 
 /// What the lock was resolved from; compared by `--locked`.
@@ -40,6 +43,8 @@ pub struct Lock {
 pub struct Inputs {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+    /// The tools tree's requested packages (craton's own list).
+    pub tools: Vec<String>,
     /// repository name -> "suite suite ... / component component ..."
     pub repositories: BTreeMap<String, String>,
 }
@@ -86,9 +91,12 @@ impl Inputs {
                 (r.name.clone(), v)
             })
             .collect();
+        let mut tools = crate::tools::packages();
+        tools.sort();
         Self {
             include,
             exclude,
+            tools,
             repositories,
         }
     }
@@ -100,14 +108,17 @@ impl Lock {
         inputs: Inputs,
         mut packages: Vec<LockedPackage>,
         mut artifacts: Vec<LockedArtifact>,
+        mut tools: Vec<LockedPackage>,
     ) -> Self {
         packages.sort();
         artifacts.sort();
+        tools.sort();
         Self {
             version: LOCK_VERSION,
             inputs,
             packages,
             artifacts,
+            tools,
         }
     }
 
@@ -186,6 +197,16 @@ impl Lock {
             &self.inputs.exclude,
             &mut out,
         );
+        for t in want.tools.iter().filter(|t| !self.inputs.tools.contains(t)) {
+            out.push(format!(
+                "tools package `{t}` is not in the lock (made by another craton?)"
+            ));
+        }
+        for t in self.inputs.tools.iter().filter(|t| !want.tools.contains(t)) {
+            out.push(format!(
+                "tools package `{t}` is in the lock but no longer a craton tool"
+            ));
+        }
         for (name, v) in &want.repositories {
             match self.inputs.repositories.get(name) {
                 None => out.push(format!(
@@ -342,7 +363,12 @@ mod tests {
     }
 
     fn lock_of(p: &Profile, pkgs: Vec<LockedPackage>) -> Lock {
-        Lock::new(Inputs::of(p), pkgs, Lock::artifacts_of(p))
+        Lock::new(
+            Inputs::of(p),
+            pkgs,
+            Lock::artifacts_of(p),
+            vec![pkg("e2fsprogs", "1.47.2-3")],
+        )
     }
 
     #[test]

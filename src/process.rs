@@ -4,24 +4,37 @@
 //! which logs the shell-escaped command line at debug level, sets stdin to
 //! null, captures stderr, and on failure returns an error that names the
 //! command line, the exit status (or the signal) and the tail of stderr.
+//!
+//! Children run in their own process group; when craton receives SIGINT or
+//! SIGTERM (see `signal`) the wrapper stops the child's group and returns an
+//! error, so the caller's guards unwind. `chroot` runs a command inside a
+//! tree (used with the mount guards of `rootfs::chroot`).
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 /// How many bytes of stderr go into an error message.
 const STDERR_TAIL: usize = 4096;
+/// How often a running child is checked for completion and for a signal.
+const POLL: Duration = Duration::from_millis(50);
+/// How long an interrupted child gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// A command to run. Build with [`Cmd::new`], add arguments, then [`Cmd::run`]
 /// or [`Cmd::output`].
 pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,
-    cwd: Option<std::path::PathBuf>,
+    cwd: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
+    env_clear: bool,
+    chroot: Option<PathBuf>,
 }
 
 impl Cmd {
@@ -31,6 +44,8 @@ impl Cmd {
             args: Vec::new(),
             cwd: None,
             env: Vec::new(),
+            env_clear: false,
+            chroot: None,
         }
     }
 
@@ -60,9 +75,28 @@ impl Cmd {
         self
     }
 
+    /// Starts from an empty environment (then [`Cmd::env`] adds to it).
+    pub fn env_clear(mut self) -> Self {
+        self.env_clear = true;
+        self
+    }
+
+    /// Runs the command with `dir` as its root (chroot(2), then chdir to
+    /// the new root, or to `cwd` inside it). The program path is looked up
+    /// inside the tree.
+    pub fn chroot(mut self, dir: impl AsRef<Path>) -> Self {
+        self.chroot = Some(dir.as_ref().to_owned());
+        self
+    }
+
     /// The command line, shell-escaped, for logs and errors.
     pub fn display(&self) -> String {
-        std::iter::once(&self.program)
+        let root = self
+            .chroot
+            .as_ref()
+            .map(|d| format!("chroot {} ", shell_quote(&d.to_string_lossy())))
+            .unwrap_or_default();
+        root + &std::iter::once(&self.program)
             .chain(&self.args)
             .map(|a| shell_quote(&a.to_string_lossy()))
             .collect::<Vec<_>>()
@@ -71,12 +105,36 @@ impl Cmd {
 
     fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
-        c.args(&self.args).stdin(Stdio::null());
-        if let Some(d) = &self.cwd {
-            c.current_dir(d);
+        c.args(&self.args).stdin(Stdio::null()).process_group(0);
+        if self.env_clear {
+            c.env_clear();
         }
         for (k, v) in &self.env {
             c.env(k, v);
+        }
+        match &self.chroot {
+            None => {
+                if let Some(d) = &self.cwd {
+                    c.current_dir(d);
+                }
+            }
+            Some(root) => {
+                let root = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
+                    .expect("paths have no NUL bytes");
+                let cwd = self.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+                let cwd = std::ffi::CString::new(cwd.as_os_str().as_encoded_bytes())
+                    .expect("paths have no NUL bytes");
+                // SAFETY: chroot and chdir are async-signal-safe and only
+                // touch the child between fork and exec.
+                unsafe {
+                    c.pre_exec(move || {
+                        if libc::chroot(root.as_ptr()) != 0 || libc::chdir(cwd.as_ptr()) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
         }
         c
     }
@@ -85,19 +143,68 @@ impl Cmd {
     pub fn output(&self) -> Result<Vec<u8>> {
         let line = self.display();
         tracing::debug!("running {line}");
-        let out = self
+        crate::signal::check()?;
+        let mut child = self
             .command()
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
+            .spawn()
             .with_context(|| format!("starting `{line}`"))?;
-        check(&line, out.status, &out.stderr)?;
-        Ok(out.stdout)
+        let out = drain(child.stdout.take());
+        let err = drain(child.stderr.take());
+        let status = wait(&mut child, &line)?;
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        if !stderr.is_empty() {
+            tracing::trace!("stderr of {line}: {}", String::from_utf8_lossy(&stderr));
+        }
+        check(&line, status, &stderr)?;
+        Ok(stdout)
     }
 
     /// Runs the command, discarding stdout.
     pub fn run(&self) -> Result<()> {
         self.output().map(drop)
+    }
+}
+
+/// Reads a pipe to its end on a thread, so that a chatty child never blocks.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Waits for the child; on SIGINT/SIGTERM to craton, stops the child's
+/// process group (SIGTERM, then SIGKILL after a grace period).
+fn wait(child: &mut Child, line: &str) -> Result<ExitStatus> {
+    // Short commands are common: poll fast at first, then back off.
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(st);
+        }
+        if crate::signal::interrupted() {
+            let pgid = child.id() as libc::pid_t;
+            // SAFETY: kill(2) on the child's own process group.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            let start = Instant::now();
+            while child.try_wait()?.is_none() {
+                if start.elapsed() > KILL_GRACE {
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    child.wait()?;
+                    break;
+                }
+                std::thread::sleep(POLL);
+            }
+            bail!("interrupted by a signal while running `{line}`");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(POLL);
     }
 }
 

@@ -10,7 +10,9 @@ use crate::error::bad_input;
 use crate::lock::{Inputs, Lock, LockedPackage};
 use crate::repo::index::{self, SuiteSource};
 use crate::repo::keyring::Keyring;
+use crate::repo::packages::PackageRecord;
 use crate::repo::resolve::{self, Request};
+use crate::tools;
 
 /// Resolves the profile's packages against its repositories into a lock.
 pub fn resolve(ctx: &Context) -> Result<Lock> {
@@ -37,30 +39,47 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
         }
     }
     let universe = index::load_all(&ctx.http, &ctx.cache, &sources)?;
-    let request = Request {
-        include: profile.packages.include.clone(),
-        exclude: profile.packages.exclude.clone(),
-    };
-    let chosen = resolve::resolve(&universe, &request)?;
-    let packages = chosen
-        .iter()
-        .map(|p| LockedPackage {
-            name: p.name.to_string(),
-            version: p.version.as_str().to_owned(),
-            arch: p.architecture.to_string(),
-            repository: p.repository.to_string(),
-            suite: p.suite.to_string(),
-            filename: p.filename.to_string(),
-            size: p.size,
-            sha256: p.sha256,
-        })
-        .collect::<Vec<_>>();
-    tracing::info!("resolved {} packages", packages.len());
+    let image = resolve::resolve(
+        &universe,
+        &Request {
+            include: profile.packages.include.clone(),
+            exclude: profile.packages.exclude.clone(),
+            with_required: true,
+        },
+    )?;
+    let tools = resolve::resolve(
+        &universe,
+        &Request {
+            include: tools::packages(),
+            exclude: Vec::new(),
+            with_required: false,
+        },
+    )
+    .context("resolving the tools tree")?;
+    tracing::info!(
+        "resolved {} packages for the image, {} for the tools tree",
+        image.len(),
+        tools.len()
+    );
     Ok(Lock::new(
         Inputs::of(profile),
-        packages,
+        image.iter().map(|p| locked(p)).collect(),
         Lock::artifacts_of(profile),
+        tools.iter().map(|p| locked(p)).collect(),
     ))
+}
+
+fn locked(p: &PackageRecord) -> LockedPackage {
+    LockedPackage {
+        name: p.name.to_string(),
+        version: p.version.as_str().to_owned(),
+        arch: p.architecture.to_string(),
+        repository: p.repository.to_string(),
+        suite: p.suite.to_string(),
+        filename: p.filename.to_string(),
+        size: p.size,
+        sha256: p.sha256,
+    }
 }
 
 /// Resolves and writes the lock (`craton lock`).
@@ -116,9 +135,10 @@ pub fn summary(lock: &Lock) -> String {
         .map(|((r, s), n)| format!("{n} from {r}/{s}"))
         .collect();
     format!(
-        "{} packages ({}), {} artifacts",
+        "{} packages ({}), {} artifacts, {} tools packages",
         lock.packages.len(),
         parts.join(", "),
-        lock.artifacts.len()
+        lock.artifacts.len(),
+        lock.tools.len()
     )
 }

@@ -335,6 +335,7 @@ fn real_mirror() {
     let req = Request {
         include: include.split_whitespace().map(str::to_owned).collect(),
         exclude: vec![],
+        with_required: true,
     };
     let set = resolve(&u, &req).unwrap();
     eprintln!(

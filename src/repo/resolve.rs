@@ -38,6 +38,10 @@ pub use super::universe::Universe;
 pub struct Request {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+    /// Also select every `Priority: required` package: true for a system
+    /// that boots, false for the tools tree, whose programs only need their
+    /// own dependencies.
+    pub with_required: bool,
 }
 
 /// Why a package was selected (for error chains).
@@ -91,7 +95,12 @@ pub fn resolve(universe: &Universe, req: &Request) -> Result<Vec<Arc<PackageReco
         }
         r.select(pkg, Why::Requested)?;
     }
-    for pkg in universe.required() {
+    let required = if req.with_required {
+        universe.required()
+    } else {
+        Vec::new()
+    };
+    for pkg in required {
         if !r.exclude.contains(pkg.name.as_str()) {
             r.select(pkg, Why::Required)?;
         }

@@ -32,6 +32,7 @@ fn ok(u: &Universe, include: &[&str], exclude: &[&str]) -> Vec<String> {
     let req = Request {
         include: include.iter().map(|s| s.to_string()).collect(),
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
+        with_required: true,
     };
     let set = resolve(u, &req).unwrap();
     assert_eq!(check_closure(&set), Vec::<String>::new());
@@ -44,6 +45,7 @@ fn err(u: &Universe, include: &[&str], exclude: &[&str]) -> String {
     let req = Request {
         include: include.iter().map(|s| s.to_string()).collect(),
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
+        with_required: true,
     };
     let e = resolve(u, &req).unwrap_err();
     assert!(is_bad_input(&e), "resolver errors exit 2: {e:#}");
@@ -252,6 +254,7 @@ fn highest_version_across_suites_wins() {
         &Request {
             include: vec!["openssl".into(), "tzdata".into(), "same".into()],
             exclude: vec![],
+            with_required: true,
         },
     )
     .unwrap();
@@ -313,6 +316,7 @@ fn real_container_host_set() {
     let req = Request {
         include: include.split_whitespace().map(str::to_owned).collect(),
         exclude: exclude.split_whitespace().map(str::to_owned).collect(),
+        with_required: true,
     };
     let set = match resolve(&u, &req) {
         Ok(set) => set,
