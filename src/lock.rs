@@ -301,8 +301,8 @@ fn diff_lists(what: &str, key: &str, want: &[String], have: &[String], out: &mut
 mod tests {
     use super::*;
     use crate::profile::{
-        Archive, Artifact, Boot, Disk, Image, Initrd, Keyring, PackageSet, Repository,
-        UsrFilesystem,
+        Archive, Artifact, Boot, Disk, Image, Initrd, Keyring, PackageSet, Repository, System,
+        Units, UsrFilesystem,
     };
 
     fn profile() -> Profile {
@@ -346,6 +346,15 @@ mod tests {
                 timeout_secs: 1,
                 kernel_args: vec![],
             },
+            system: System {
+                hostname: None,
+                default_target: "multi-user.target".into(),
+                overlays: vec![],
+            },
+            units: Units::default(),
+            files: vec![],
+            users: vec![],
+            groups: vec![],
         }
     }
 

@@ -217,7 +217,7 @@ fn archive_member(s: &str) -> Result<(), String> {
 /// A file in the image: absolute, plain (no `.`, `..` or empty components),
 /// and under /usr or /etc: the rest of the tree is not part of the image
 /// (/etc becomes the factory copy in /usr, DESIGN.md "Root filesystem").
-fn image_path(s: &str) -> Result<(), String> {
+pub(super) fn image_path(s: &str) -> Result<(), String> {
     let Some(rel) = s.strip_prefix('/') else {
         return Err("is not an absolute path".to_string());
     };
@@ -242,7 +242,7 @@ fn image_path(s: &str) -> Result<(), String> {
 
 /// Modes are strings of octal digits ("0755"): a TOML integer 755 would be
 /// decimal, the classic trap.
-fn parse_mode(s: &str) -> Result<u32, String> {
+pub(super) fn parse_mode(s: &str) -> Result<u32, String> {
     let octal = (3..=4).contains(&s.len()) && s.chars().all(|c| matches!(c, '0'..='7'));
     if !octal {
         return Err("is not a file mode: expected 3 or 4 octal digits, like \"0755\"".to_string());

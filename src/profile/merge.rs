@@ -5,8 +5,9 @@
 //! then the file itself; a file reached twice (a diamond) is merged once, at
 //! its first place. Rules: tables merge key by key, scalars are overridden
 //! by the later file, lists are appended (earlier file first),
-//! `[[repository]]` entries are appended, and `[[artifact]]` entries replace
-//! an earlier one of the same name in place. Meaning is checked later, in
+//! `[[repository]]` entries are appended, and `[[artifact]]`, `[[user]]` and
+//! `[[group]]` entries replace an earlier one of the same name in place
+//! (`[[file]]` entries: of the same path). Meaning is checked later, in
 //! `validate`; this module only rejects what it cannot merge.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use toml::Spanned;
 
-use super::raw::{self, List, RawArtifact, RawFile, RawRepository};
+use super::raw::{
+    self, List, RawArtifact, RawFile, RawGroup, RawInlineFile, RawRepository, RawUser,
+};
 use super::source::{At, FileId, Files, SourceFile, Src, join_beside, normalize};
 use crate::error::bad_input;
 
@@ -42,6 +45,15 @@ pub(super) struct Merged {
     pub usr_filesystem: Option<Src<String>>,
     pub timeout_secs: Option<Src<i64>>,
     pub boot_kernel_args: Vec<Src<String>>,
+    pub hostname: Option<Src<String>>,
+    pub default_target: Option<Src<String>>,
+    pub overlays: Vec<Src<String>>,
+    pub enable: Vec<Src<String>>,
+    pub disable: Vec<Src<String>>,
+    pub mask: Vec<Src<String>>,
+    pub files: Vec<(FileId, Spanned<RawInlineFile>)>,
+    pub users: Vec<(FileId, Spanned<RawUser>)>,
+    pub groups: Vec<(FileId, Spanned<RawGroup>)>,
 }
 
 #[derive(Debug, Default)]
@@ -176,6 +188,28 @@ impl Merged {
             over(&mut self.timeout_secs, id, b.timeout_secs);
             append(&mut self.boot_kernel_args, id, b.kernel_args);
         }
+        if let Some(s) = raw.system {
+            over(&mut self.hostname, id, s.hostname);
+            over(&mut self.default_target, id, s.default_target);
+            append(&mut self.overlays, id, s.overlays);
+        }
+        if let Some(u) = raw.units {
+            append(&mut self.enable, id, u.enable);
+            append(&mut self.disable, id, u.disable);
+            append(&mut self.mask, id, u.mask);
+        }
+        let file = raw.file.unwrap_or_default();
+        replace_by_key(files, id, &mut self.files, file, "file", |f| {
+            f.path.as_ref()
+        })?;
+        let user = raw.user.unwrap_or_default();
+        replace_by_key(files, id, &mut self.users, user, "user", |u| {
+            u.name.as_ref()
+        })?;
+        let group = raw.group.unwrap_or_default();
+        replace_by_key(files, id, &mut self.groups, group, "group", |g| {
+            g.name.as_ref()
+        })?;
         Ok(())
     }
 
@@ -215,6 +249,46 @@ impl Merged {
         }
         Ok(())
     }
+}
+
+/// Entries of a list of tables keyed by `key` (a name or a path): a later
+/// file's entry replaces an earlier file's entry of that key in place; two
+/// of one key in the same file is a mistake. Entries without the key are
+/// kept for `validate` to report.
+fn replace_by_key<T>(
+    files: &Files,
+    id: FileId,
+    list: &mut Vec<(FileId, Spanned<T>)>,
+    entries: Vec<Spanned<T>>,
+    what: &str,
+    key: fn(&T) -> Option<&Spanned<String>>,
+) -> Result<()> {
+    let mut seen: BTreeMap<String, At> = BTreeMap::new();
+    for entry in entries {
+        let Some(k) = key(entry.get_ref()).cloned() else {
+            list.push((id, entry));
+            continue;
+        };
+        let at = At::of(id, &k);
+        if let Some(first) = seen.insert(k.get_ref().clone(), at) {
+            return Err(files.err(
+                at,
+                format!(
+                    "{what} `{}`: defined twice in this file, first at {}",
+                    k.get_ref(),
+                    files.position(first)
+                ),
+            ));
+        }
+        let earlier = list
+            .iter_mut()
+            .find(|(_, e)| key(e.get_ref()).map(|n| n.get_ref()) == Some(k.get_ref()));
+        match earlier {
+            Some(slot) => *slot = (id, entry),
+            None => list.push((id, entry)),
+        }
+    }
+    Ok(())
 }
 
 /// A later file's scalar overrides an earlier one's.

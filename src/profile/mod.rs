@@ -19,6 +19,7 @@ mod merge;
 mod names;
 mod raw;
 mod source;
+mod system;
 mod validate;
 
 /// The only schema version this craton understands.
@@ -69,6 +70,44 @@ pub const MAX_PARTITION_MIB: u64 = 16 * 1024 * 1024;
 /// boot without slowing unattended boots noticeably.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 1;
 
+/// The default target when [system] names none: a server without a
+/// graphical session boots to multi-user.target (systemd.special(7)).
+pub const DEFAULT_TARGET: &str = "multi-user.target";
+/// Unit type suffixes, systemd.unit(5) "DESCRIPTION" (scope units are made
+/// at runtime only, but systemctl accepts the name, so they are allowed).
+pub const UNIT_SUFFIXES: &[&str] = &[
+    "service",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+];
+/// Longest unit name: systemd's UNIT_NAME_MAX is 256 bytes with the NUL.
+pub const UNIT_NAME_MAX: usize = 255;
+/// Longest host name: hostname(5) "64 characters" (Linux HOST_NAME_MAX).
+pub const HOSTNAME_MAX: usize = 64;
+/// Longest RFC 1123 label (a part of a host name between dots).
+pub const HOSTNAME_LABEL_MAX: usize = 63;
+/// Longest user or group name: systemd's valid_user_group_name() keeps 31
+/// for utmp's 32-byte fields, as useradd's default does.
+pub const USER_NAME_MAX: usize = 31;
+/// Largest uid or gid a profile may set: 65534 is `nobody` and 65535 is
+/// (uid_t)-1 of the 16-bit era, both reserved (systemd's "UID/GID Ranges").
+pub const MAX_ID: u32 = 65533;
+/// Mode of an inline [[file]] that sets none: a plain readable file.
+pub const DEFAULT_FILE_MODE: u32 = 0o644;
+/// Home of a [[user]] that sets none: sysusers.d(5) "defaults to /".
+pub const DEFAULT_USER_HOME: &str = "/";
+/// Shell of a [[user]] that sets none: sysusers.d(5) gives system users
+/// nologin; Debian ships it at /usr/sbin/nologin.
+pub const DEFAULT_USER_SHELL: &str = "/usr/sbin/nologin";
+
 /// A validated profile.
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -84,6 +123,62 @@ pub struct Profile {
     pub platforms: BTreeMap<String, Platform>,
     pub disk: Disk,
     pub boot: Boot,
+    pub system: System,
+    pub units: Units,
+    /// Inline [[file]]s, in order (a later profile's file of the same path
+    /// replaced the earlier one in place).
+    pub files: Vec<InlineFile>,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+}
+
+/// [system]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct System {
+    /// /etc/hostname; `None` writes none (systemd then uses its fallback
+    /// and DHCP may set one).
+    pub hostname: Option<String>,
+    /// The unit default.target points to.
+    pub default_target: String,
+    /// Overlay directories, canonical, in the order they are applied.
+    pub overlays: Vec<PathBuf>,
+}
+
+/// [units]: unit names as written (`foo.service`, `getty@ttyS0.service`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Units {
+    pub enable: Vec<String>,
+    pub disable: Vec<String>,
+    pub mask: Vec<String>,
+}
+
+/// One [[file]]: a file written into the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineFile {
+    /// Absolute path under /usr or /etc, plain components.
+    pub path: String,
+    pub mode: u32,
+    pub content: String,
+}
+
+/// One [[user]]: a system user (sysusers.d(5) `u`, `m` for `groups`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// `None`: the first free id of the system range when built.
+    pub uid: Option<u32>,
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+    /// Supplementary groups.
+    pub groups: Vec<String>,
+}
+
+/// One [[group]]: a system group (sysusers.d(5) `g`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub gid: Option<u32>,
 }
 
 /// [image]

@@ -125,6 +125,101 @@ pub(super) fn mirror_url(s: &str) -> Rule {
     })
 }
 
+/// A host name (hostname(5)): at most 64 characters of dot-separated RFC
+/// 1123 labels, each 1 to 63 letters, digits and `-`, not starting or ending
+/// with `-`.
+pub(super) fn hostname(s: &str) -> Rule {
+    use super::{HOSTNAME_LABEL_MAX, HOSTNAME_MAX};
+    let label_ok = |l: &str| {
+        (1..=HOSTNAME_LABEL_MAX).contains(&l.len())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let ok = s.len() <= HOSTNAME_MAX && s.split('.').all(label_ok);
+    ok.then_some(()).ok_or_else(|| {
+        format!(
+            "is not a host name: dot-separated labels of letters, digits and `-` (not first or \
+             last), at most {HOSTNAME_LABEL_MAX} characters each and {HOSTNAME_MAX} in all"
+        )
+    })
+}
+
+/// A unit name (systemd.unit(5)): a prefix of letters, digits and `:-_.\`,
+/// optionally `@` and an instance (empty for a template), then a known
+/// type suffix.
+pub(super) fn unit(s: &str) -> Rule {
+    use super::{UNIT_NAME_MAX, UNIT_SUFFIXES};
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\');
+    let Some((stem, suffix)) = s.rsplit_once('.') else {
+        return Err(format!(
+            "is not a unit name: no type suffix (.{})",
+            UNIT_SUFFIXES.join(", .")
+        ));
+    };
+    if !UNIT_SUFFIXES.contains(&suffix) {
+        return Err(format!(
+            "is not a unit name: unknown type `.{suffix}`, expected one of .{}",
+            UNIT_SUFFIXES.join(", .")
+        ));
+    }
+    let (prefix, instance) = match stem.split_once('@') {
+        Some((p, i)) => (p, i),
+        None => (stem, ""),
+    };
+    let ok = s.len() <= UNIT_NAME_MAX
+        && !prefix.is_empty()
+        && prefix.chars().all(allowed)
+        && instance.chars().all(allowed);
+    ok.then_some(()).ok_or_else(|| {
+        "is not a unit name: use letters, digits and `:-_.\\`, with one `@` before an \
+         instance"
+            .to_string()
+    })
+}
+
+/// A unit that can be a default.target: a unit name ending in `.target`.
+pub(super) fn target(s: &str) -> Rule {
+    unit(s)?;
+    if !s.ends_with(".target") || s.contains('@') {
+        return Err("is not a target unit (NAME.target)".to_string());
+    }
+    Ok(())
+}
+
+/// User and group names: sysusers.d(5) and useradd's default rule,
+/// `[a-z_][a-z0-9_-]*`, at most 31 characters.
+pub(super) fn user(s: &str) -> Rule {
+    use super::USER_NAME_MAX;
+    let ok = s.len() <= USER_NAME_MAX
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+    ok.then_some(()).ok_or_else(|| {
+        format!(
+            "is not a user or group name: [a-z_][a-z0-9_-]*, at most {USER_NAME_MAX} characters"
+        )
+    })
+}
+
+/// A field of /etc/passwd (gecos): no `:` (the separator) and no line break.
+pub(super) fn passwd_field(s: &str) -> Rule {
+    if s.contains(':') || s.chars().any(char::is_control) {
+        return Err("contains `:` or a control character".to_string());
+    }
+    Ok(())
+}
+
+/// A home directory or shell: an absolute path usable in /etc/passwd and
+/// in a sysusers.d line (no whitespace, which would split the line).
+pub(super) fn passwd_path(s: &str) -> Rule {
+    passwd_field(s)?;
+    if !s.starts_with('/') || s.chars().any(char::is_whitespace) {
+        return Err("is not an absolute path without whitespace".to_string());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +278,43 @@ mod tests {
         assert!(os_release_key("1X").is_err());
         assert!(kernel_arg("console=ttyS0,115200n8").is_ok());
         assert!(kernel_arg("a b").is_err());
+    }
+
+    #[test]
+    fn hostnames_units_and_users() {
+        assert!(hostname("node-1").is_ok());
+        assert!(hostname("node-1.example.org").is_ok());
+        for bad in ["", "-node", "node-", "a..b", "under_score", &"a".repeat(64)] {
+            assert!(hostname(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "docker.service",
+            "getty@ttyS0.service",
+            "getty@.service",
+            "rkt-gc.timer",
+            "systemd-fsck@dev-disk-by\\x2dlabel-ROOT.service",
+            "-.mount",
+        ] {
+            assert!(unit(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "docker",
+            "docker.servic",
+            "@x.service",
+            "a b.service",
+            "a@b@c.service",
+        ] {
+            assert!(unit(bad).is_err(), "{bad}");
+        }
+        assert!(target("multi-user.target").is_ok());
+        assert!(target("docker.service").is_err());
+        assert!(user("rkt-admin").is_ok());
+        assert!(user("_apt").is_ok());
+        for bad in ["Rkt", "1rkt", "rkt admin", "", &"a".repeat(32)] {
+            assert!(user(bad).is_err(), "{bad}");
+        }
+        assert!(passwd_field("rkt: admin").is_err());
+        assert!(passwd_path("/var/lib/rkt").is_ok());
+        assert!(passwd_path("var/lib").is_err());
     }
 }

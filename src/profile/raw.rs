@@ -38,6 +38,11 @@ pub(super) struct RawFile {
     pub platform: Option<RawPlatforms>,
     pub disk: Option<RawDisk>,
     pub boot: Option<RawBoot>,
+    pub system: Option<RawSystem>,
+    pub units: Option<RawUnits>,
+    pub file: Option<Vec<Spanned<RawInlineFile>>>,
+    pub user: Option<Vec<Spanned<RawUser>>>,
+    pub group: Option<Vec<Spanned<RawGroup>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +131,52 @@ pub(super) struct RawDisk {
 pub(super) struct RawBoot {
     pub timeout_secs: Option<Spanned<i64>>,
     pub kernel_args: Option<List>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawSystem {
+    pub hostname: Option<Spanned<String>>,
+    pub default_target: Option<Spanned<String>>,
+    pub overlays: Option<List>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawUnits {
+    pub enable: Option<List>,
+    pub disable: Option<List>,
+    pub mask: Option<List>,
+}
+
+/// One `[[file]]`: an inline file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawInlineFile {
+    pub path: Option<Spanned<String>>,
+    /// Any value, as for artifact files: an integer gets the string message.
+    pub mode: Option<Spanned<toml::Value>>,
+    pub content: Option<Spanned<String>>,
+}
+
+/// One `[[user]]` (sysusers.d(5) `u`, plus `m` lines for `groups`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawUser {
+    pub name: Option<Spanned<String>>,
+    pub uid: Option<Spanned<i64>>,
+    pub gecos: Option<Spanned<String>>,
+    pub home: Option<Spanned<String>>,
+    pub shell: Option<Spanned<String>>,
+    pub groups: Option<List>,
+}
+
+/// One `[[group]]` (sysusers.d(5) `g`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawGroup {
+    pub name: Option<Spanned<String>>,
+    pub gid: Option<Spanned<i64>>,
 }
 
 /// Parses file `id` of `files`: syntax, then `schema`, then the raw structs.

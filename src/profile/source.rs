@@ -205,7 +205,7 @@ fn split_section(path: &[Step]) -> (String, &[Step]) {
 
 /// The top-level keys written as `[[name]]`.
 fn is_table_list(key: &str) -> bool {
-    matches!(key, "repository" | "artifact")
+    matches!(key, "repository" | "artifact" | "file" | "user" | "group")
 }
 
 fn render_rest(rest: &[Step]) -> String {
@@ -288,7 +288,7 @@ fn find_in_value(
             let name = item
                 .get_ref()
                 .as_table()
-                .and_then(|t| t.get("name"))
+                .and_then(|t| t.get("name").or_else(|| t.get("path")))
                 .and_then(|n| n.get_ref().as_str())
                 .map(str::to_string);
             path.push(Step::Index(i, name));

@@ -3,8 +3,8 @@
 //! against their syntax, paths are resolved against the file that wrote
 //! them. The first mistake found is the error.
 //!
-//! Artifacts have their own module (`artifact`); the name syntaxes live in
-//! `names`.
+//! Artifacts have their own module (`artifact`), and so do the keys that
+//! customise the tree (`system`); the name syntaxes live in `names`.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +55,11 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         },
         kernel_args: kernel_args(files, "[boot] kernel-args", &m.boot_kernel_args)?,
     };
+    let system = super::system::system(files, &m)?;
+    let units = super::system::units(files, &m)?;
+    let inline_files = super::system::inline_files(files, &m.files)?;
+    let users = super::system::users(files, &m.users)?;
+    let groups = super::system::groups(files, &m.groups)?;
     Ok(Profile {
         path: files.get(ROOT).abs.clone(),
         sources: order.iter().map(|&id| files.get(id).abs.clone()).collect(),
@@ -66,6 +71,11 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         platforms,
         disk,
         boot,
+        system,
+        units,
+        files: inline_files,
+        users,
+        groups,
     })
 }
 

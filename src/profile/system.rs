@@ -1,0 +1,236 @@
+//! Validation of what customises the built tree: `[system]` (host name,
+//! default target, overlays), `[units]`, inline `[[file]]`s and the
+//! `[[user]]`s and `[[group]]`s for sysusers.d.
+//!
+//! Overlay folders are checked to exist; nothing else touches the file
+//! system. Whether a unit exists is known only in the built tree, so
+//! `rootfs::customize` reports an unknown unit.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use toml::Spanned;
+
+use super::artifact::{image_path, parse_mode};
+use super::merge::Merged;
+use super::names;
+use super::raw::{RawGroup, RawInlineFile, RawUser};
+use super::source::{At, FileId, Files, Src, join_beside, normalize};
+use super::validate::check;
+use super::{
+    DEFAULT_FILE_MODE, DEFAULT_TARGET, DEFAULT_USER_HOME, DEFAULT_USER_SHELL, Group, InlineFile,
+    MAX_ID, System, Units, User,
+};
+
+pub(super) fn system(files: &Files, m: &Merged) -> Result<System> {
+    let hostname = match &m.hostname {
+        None => None,
+        Some(h) => {
+            check(files, "[system] hostname", h, names::hostname)?;
+            Some(h.value.clone())
+        }
+    };
+    let default_target = match &m.default_target {
+        None => DEFAULT_TARGET.to_string(),
+        Some(t) => {
+            check(files, "[system] default-target", t, names::target)?;
+            t.value.clone()
+        }
+    };
+    let mut overlays = Vec::new();
+    for o in &m.overlays {
+        let source = files.get(o.at.file);
+        if o.value.is_empty() {
+            return Err(files.err(o.at, "[system] overlays: empty path"));
+        }
+        let shown = normalize(&join_beside(&source.display, &o.value));
+        let abs = std::fs::canonicalize(join_beside(&source.abs, &o.value)).map_err(|e| {
+            files.err(
+                o.at,
+                format!("[system] overlays: cannot read {}: {e}", shown.display()),
+            )
+        })?;
+        if !abs.is_dir() {
+            return Err(files.err(
+                o.at,
+                format!("[system] overlays: {} is not a directory", shown.display()),
+            ));
+        }
+        // The same folder named by a parent and a child is applied once.
+        if !overlays.contains(&abs) {
+            overlays.push(abs);
+        }
+    }
+    Ok(System {
+        hostname,
+        default_target,
+        overlays,
+    })
+}
+
+/// Each list keeps its order without repeats; a unit in two lists would
+/// make the result depend on the order of the steps, so it is an error.
+pub(super) fn units(files: &Files, m: &Merged) -> Result<Units> {
+    let lists = [
+        ("enable", &m.enable),
+        ("disable", &m.disable),
+        ("mask", &m.mask),
+    ];
+    let mut seen: BTreeMap<&str, (&str, At)> = BTreeMap::new();
+    let mut out: [Vec<String>; 3] = Default::default();
+    for (i, (key, items)) in lists.iter().enumerate() {
+        for item in items.iter() {
+            check(files, &format!("[units] {key}"), item, names::unit)?;
+            match seen.get(item.value.as_str()) {
+                Some((other, first)) if other != key => {
+                    return Err(files.err(
+                        item.at,
+                        format!(
+                            "[units] {key}: `{}` is also in {other} (at {})",
+                            item.value,
+                            files.position(*first)
+                        ),
+                    ));
+                }
+                Some(_) => continue,
+                None => {
+                    seen.insert(&item.value, (key, item.at));
+                    out[i].push(item.value.clone());
+                }
+            }
+        }
+    }
+    let [enable, disable, mask] = out;
+    Ok(Units {
+        enable,
+        disable,
+        mask,
+    })
+}
+
+pub(super) fn inline_files(
+    files: &Files,
+    raws: &[(FileId, Spanned<RawInlineFile>)],
+) -> Result<Vec<InlineFile>> {
+    let mut out = Vec::new();
+    for (file, raw) in raws {
+        let header = At::of(*file, raw);
+        let r = raw.get_ref();
+        let path = r
+            .path
+            .clone()
+            .map(|p| Src::from_spanned(*file, p))
+            .ok_or_else(|| files.err(header, "[[file]]: missing `path`"))?;
+        check(files, "[[file]] path", &path, image_path)?;
+        let label = |key: &str| format!("file `{}`: {key}", path.value);
+        let mode = match &r.mode {
+            None => DEFAULT_FILE_MODE,
+            Some(mode) => {
+                let written = files.get(*file).text.get(mode.span()).unwrap_or("?");
+                match mode.get_ref() {
+                    toml::Value::String(s) => parse_mode(s),
+                    _ => Err("is not a file mode: write it as a string of octal digits, \
+                              like \"0644\""
+                        .to_string()),
+                }
+                .map_err(|why| {
+                    files.err(
+                        At::of(*file, mode),
+                        format!("{} {written} {why}", label("mode")),
+                    )
+                })?
+            }
+        };
+        let content = r
+            .content
+            .as_ref()
+            .ok_or_else(|| files.err(header, label("missing `content`")))?;
+        out.push(InlineFile {
+            path: path.value,
+            mode,
+            content: content.get_ref().clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// A uid or gid as written: 1 to [`MAX_ID`] (0 is root, which exists).
+fn id(files: &Files, label: &str, v: &Option<Spanned<i64>>, file: FileId) -> Result<Option<u32>> {
+    let Some(v) = v else { return Ok(None) };
+    match u32::try_from(*v.get_ref()) {
+        Ok(n) if (1..=MAX_ID).contains(&n) => Ok(Some(n)),
+        _ => Err(files.err(
+            At::of(file, v),
+            format!("{label}: expected 1 to {MAX_ID}, got {}", v.get_ref()),
+        )),
+    }
+}
+
+/// The entry's name, checked: `what` is "user" or "group".
+fn entry_name(
+    files: &Files,
+    file: FileId,
+    header: At,
+    what: &str,
+    name: &Option<Spanned<String>>,
+) -> Result<String> {
+    let name = name
+        .clone()
+        .map(|n| Src::from_spanned(file, n))
+        .ok_or_else(|| files.err(header, format!("[[{what}]]: missing `name`")))?;
+    check(files, &format!("[[{what}]] name"), &name, names::user)?;
+    Ok(name.value)
+}
+
+pub(super) fn users(files: &Files, raws: &[(FileId, Spanned<RawUser>)]) -> Result<Vec<User>> {
+    let mut out = Vec::new();
+    for (file, raw) in raws {
+        let file = *file;
+        let r = raw.get_ref();
+        let name = entry_name(files, file, At::of(file, raw), "user", &r.name)?;
+        let label = |key: &str| format!("user `{name}`: {key}");
+        let text = |v: &Option<Spanned<String>>, key: &str, default: &str, rule| match v {
+            None => Ok(default.to_string()),
+            Some(v) => {
+                let v = Src::from_spanned(file, v.clone());
+                check(files, &label(key), &v, rule).map(|()| v.value)
+            }
+        };
+        let gecos = text(&r.gecos, "gecos", "", names::passwd_field)?;
+        let home = text(&r.home, "home", DEFAULT_USER_HOME, names::passwd_path)?;
+        let shell = text(&r.shell, "shell", DEFAULT_USER_SHELL, names::passwd_path)?;
+        let mut groups: Vec<String> = Vec::new();
+        for g in r
+            .groups
+            .as_ref()
+            .map(|l| l.get_ref().as_slice())
+            .unwrap_or_default()
+        {
+            let g = Src::from_spanned(file, g.clone());
+            check(files, &label("groups"), &g, names::user)?;
+            if !groups.contains(&g.value) {
+                groups.push(g.value);
+            }
+        }
+        out.push(User {
+            uid: id(files, &label("uid"), &r.uid, file)?,
+            name,
+            gecos,
+            home,
+            shell,
+            groups,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn groups(files: &Files, raws: &[(FileId, Spanned<RawGroup>)]) -> Result<Vec<Group>> {
+    let mut out = Vec::new();
+    for (file, raw) in raws {
+        let r = raw.get_ref();
+        let name = entry_name(files, *file, At::of(*file, raw), "group", &r.name)?;
+        let gid = id(files, &format!("group `{name}`: gid"), &r.gid, *file)?;
+        out.push(Group { name, gid });
+    }
+    Ok(out)
+}
