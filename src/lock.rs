@@ -91,8 +91,9 @@ impl Inputs {
                 (r.name.clone(), v)
             })
             .collect();
-        let mut tools = crate::tools::packages();
+        let mut tools = profile.tools.packages.clone();
         tools.sort();
+        tools.dedup();
         Self {
             include,
             exclude,
@@ -300,62 +301,31 @@ fn diff_lists(what: &str, key: &str, want: &[String], have: &[String], out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{
-        Archive, Artifact, Boot, Disk, Image, Initrd, Keyring, PackageSet, Repository, System,
-        Units, UsrFilesystem,
-    };
 
+    /// A small profile, loaded the way users' profiles are.
     fn profile() -> Profile {
-        Profile {
-            path: PathBuf::from("/p/x.toml"),
-            sources: vec![PathBuf::from("/p/x.toml")],
-            image: Image {
-                name: "x".into(),
-                version: "1".into(),
-                os_release: BTreeMap::new(),
-            },
-            repositories: vec![Repository {
-                name: "debian".into(),
-                archive: Archive::Debian,
-                suites: vec!["trixie".into(), "trixie-updates".into()],
-                components: vec!["main".into()],
-                mirror: None,
-                keyring: Keyring::Builtin,
-            }],
-            packages: PackageSet {
-                include: vec!["systemd".into(), "bash".into()],
-                exclude: vec![],
-            },
-            artifacts: vec![Artifact {
-                name: "rkt".into(),
-                url: "https://example.invalid/rkt.tar.gz".into(),
-                sha256: Sha256::of(b"rkt"),
-                files: vec![],
-            }],
-            initrd: Initrd::default(),
-            platforms: BTreeMap::new(),
-            disk: Disk {
-                esp_mib: 256,
-                bios_boot_mib: 2,
-                usr_mib: 1024,
-                oem_mib: 128,
-                root_mib: 1024,
-                usr_filesystem: UsrFilesystem::Erofs,
-            },
-            boot: Boot {
-                timeout_secs: 1,
-                kernel_args: vec![],
-            },
-            system: System {
-                hostname: None,
-                default_target: "multi-user.target".into(),
-                overlays: vec![],
-            },
-            units: Units::default(),
-            files: vec![],
-            users: vec![],
-            groups: vec![],
-        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.toml");
+        std::fs::write(
+            &path,
+            r#"schema = 1
+[image]
+name = "x"
+version = "1"
+[[repository]]
+name = "debian"
+suites = ["trixie", "trixie-updates"]
+[packages]
+include = ["systemd", "bash"]
+[[artifact]]
+name = "rkt"
+url = "https://example.invalid/rkt.tar.gz"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+files = [{ destination = "/usr/bin/rkt", mode = "0755" }]
+"#,
+        )
+        .unwrap();
+        crate::profile::load(&path).unwrap()
     }
 
     fn pkg(name: &str, version: &str) -> LockedPackage {

@@ -12,7 +12,6 @@ use crate::repo::index::{self, SuiteSource};
 use crate::repo::keyring::Keyring;
 use crate::repo::packages::PackageRecord;
 use crate::repo::resolve::{self, Request};
-use crate::tools;
 
 /// Resolves the profile's packages against its repositories into a lock.
 pub fn resolve(ctx: &Context) -> Result<Lock> {
@@ -50,7 +49,7 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
     let tools = resolve::resolve(
         &universe,
         &Request {
-            include: tools::packages(),
+            include: profile.tools.packages.clone(),
             exclude: Vec::new(),
             with_required: false,
         },

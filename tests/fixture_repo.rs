@@ -48,6 +48,10 @@ keyring = "keys/fixture.asc"
 [packages]
 include = [{}]
 
+[tools]
+# The fixture repository has no build tools; the tools tree is empty.
+packages = []
+
 [[artifact]]
 name = "tool"
 url = "file://{}"

@@ -36,6 +36,9 @@ pub(super) struct Merged {
     pub artifacts: Vec<(FileId, Spanned<RawArtifact>)>,
     pub initrd_packages: Vec<Src<String>>,
     pub initrd_modules: Vec<Src<String>>,
+    /// `None` until a file sets `[tools] packages` (then craton's own list
+    /// is not used).
+    pub tools_packages: Option<Vec<Src<String>>>,
     pub platforms: BTreeMap<&'static str, MergedPlatform>,
     pub esp_mib: Option<Src<i64>>,
     pub bios_boot_mib: Option<Src<i64>>,
@@ -163,6 +166,13 @@ impl Merged {
             append(&mut self.exclude, id, p.exclude);
         }
         self.apply_artifacts(files, id, raw.artifact.unwrap_or_default())?;
+        if let Some(list) = raw.tools.and_then(|t| t.packages) {
+            append(
+                self.tools_packages.get_or_insert_with(Vec::new),
+                id,
+                Some(list),
+            );
+        }
         if let Some(i) = raw.initrd {
             append(&mut self.initrd_packages, id, i.packages);
             append(&mut self.initrd_modules, id, i.modules);

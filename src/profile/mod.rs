@@ -120,6 +120,7 @@ pub struct Profile {
     pub packages: PackageSet,
     pub artifacts: Vec<Artifact>,
     pub initrd: Initrd,
+    pub tools: Tools,
     pub platforms: BTreeMap<String, Platform>,
     pub disk: Disk,
     pub boot: Boot,
@@ -252,6 +253,15 @@ pub struct ArtifactFile {
     pub destination: String,
     /// Permission bits, e.g. 0o755.
     pub mode: u32,
+}
+
+/// [tools]: the build-only packages of the tools tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tools {
+    /// Packages whose closure forms the tools tree; default
+    /// [`crate::tools::TOOLS_PACKAGES`]. Setting it (even to `[]`, as a
+    /// fixture repository without those packages does) replaces the default.
+    pub packages: Vec<String>,
 }
 
 /// [initrd] (used by the initrd stage; validated here as far as known).

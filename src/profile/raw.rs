@@ -35,6 +35,7 @@ pub(super) struct RawFile {
     pub packages: Option<RawPackages>,
     pub artifact: Option<Vec<Spanned<RawArtifact>>>,
     pub initrd: Option<RawInitrd>,
+    pub tools: Option<RawTools>,
     pub platform: Option<RawPlatforms>,
     pub disk: Option<RawDisk>,
     pub boot: Option<RawBoot>,
@@ -87,6 +88,12 @@ pub(super) struct RawArtifactFile {
     pub destination: Option<Spanned<String>>,
     /// Any value, so that an integer gets a message on why modes are strings.
     pub mode: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawTools {
+    pub packages: Option<List>,
 }
 
 #[derive(Debug, Default, Deserialize)]

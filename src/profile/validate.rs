@@ -19,7 +19,7 @@ use super::{
     Archive, Boot, DEFAULT_BIOS_BOOT_MIB, DEFAULT_COMPONENTS, DEFAULT_ESP_MIB, DEFAULT_OEM_MIB,
     DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS, DEFAULT_USR_MIB, Disk, Image,
     Initrd, Keyring, MAX_PARTITION_MIB, PackageSet, Platform, Profile, RESERVED_OS_RELEASE_KEYS,
-    Repository, UsrFilesystem,
+    Repository, Tools, UsrFilesystem,
 };
 
 /// The root file: messages about what is missing after merging name it.
@@ -33,6 +33,12 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
     let initrd = Initrd {
         packages: package_list(files, "[initrd] packages", &m.initrd_packages)?,
         modules: checked_list(files, "[initrd] modules", &m.initrd_modules, names::module)?,
+    };
+    let tools = Tools {
+        packages: match &m.tools_packages {
+            None => crate::tools::packages(),
+            Some(list) => package_list(files, "[tools] packages", list)?,
+        },
     };
     let mut platforms = BTreeMap::new();
     for (name, p) in &m.platforms {
@@ -68,6 +74,7 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         packages,
         artifacts,
         initrd,
+        tools,
         platforms,
         disk,
         boot,
