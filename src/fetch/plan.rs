@@ -28,11 +28,11 @@ pub fn run(ctx: &Context, lock: &Lock, settings: &FetchSettings) -> Result<Repor
     super::fetch(&ctx.http, &ctx.cache, &items, &opts)
 }
 
-/// One item per locked package and artifact.
+/// One item per locked package, tools package and artifact.
 pub fn items(ctx: &Context, lock: &Lock) -> Result<Vec<Item>> {
     let mut mirrors = BTreeMap::new();
-    let mut out = Vec::with_capacity(lock.packages.len() + lock.artifacts.len());
-    for p in &lock.packages {
+    let mut out = Vec::with_capacity(lock.packages.len() + lock.tools.len() + lock.artifacts.len());
+    for p in lock.packages.iter().chain(&lock.tools) {
         if !mirrors.contains_key(&p.repository) {
             let repo = ctx.repository(&p.repository).ok_or_else(|| {
                 anyhow!(
