@@ -10,3 +10,4 @@
 
 pub mod chroot;
 pub mod deb;
+pub mod order;
