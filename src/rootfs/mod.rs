@@ -8,4 +8,5 @@
 //!
 //! It does not make filesystems or images (see `usr`, `disk`).
 
+pub mod customize;
 pub mod deb;
