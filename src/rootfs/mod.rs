@@ -10,3 +10,4 @@
 
 pub mod customize;
 pub mod deb;
+pub mod layout;
