@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::tree;
 use crate::profile::Profile;
@@ -42,21 +42,20 @@ pub fn apply(tree: &Path, profile: &Profile, build_id: &str) -> Result<()> {
 }
 
 /// os-release(5) text: the profile's [image.os-release], then what craton
-/// sets from [image] and the build.
+/// sets from [image] and the build (the profile cannot set those keys:
+/// `RESERVED_OS_RELEASE_KEYS`).
 fn os_release(profile: &Profile, build_id: &str) -> String {
     let image = &profile.image;
     let mut out = String::new();
+    for (k, v) in &image.os_release {
+        out.push_str(&format!("{k}={}\n", quote(v)));
+    }
     let ours = [
         ("VERSION_ID", image.version.as_str()),
         ("IMAGE_ID", image.name.as_str()),
         ("IMAGE_VERSION", image.version.as_str()),
         ("BUILD_ID", build_id),
     ];
-    for (k, v) in &image.os_release {
-        if !ours.iter().any(|(o, _)| o == k) {
-            out.push_str(&format!("{k}={}\n", quote(v)));
-        }
-    }
     for (k, v) in ours {
         out.push_str(&format!("{k}={}\n", quote(v)));
     }
@@ -104,8 +103,7 @@ fn lock_root(tree: &Path) -> Result<()> {
     let host = tree::place(tree, "/etc/shadow")?;
     if host.is_file() {
         // In place: keeps Debian's 0640 root:shadow.
-        std::fs::write(&host, out)
-            .map_err(|e| anyhow::Error::from(e).context(format!("writing {}", host.display())))
+        std::fs::write(&host, out).with_context(|| format!("writing {}", host.display()))
     } else {
         tree::write_file(tree, "/etc/shadow", out.as_bytes(), 0o600).map(|_| ())
     }

@@ -219,8 +219,15 @@ fn links(f: &Found) -> Result<Vec<(String, String)>> {
     let name = match f.instance.as_deref() {
         Some("") => match &f.install.default_instance {
             Some(i) => format!("{prefix}@{i}.{suffix}"),
-            // A template without an instance gets no dependency links.
-            None => return Ok(Vec::new()),
+            // A template without an instance gets no links (systemctl
+            // warns the same way).
+            None => {
+                tracing::warn!(
+                    "{} is a template without DefaultInstance=: nothing to enable",
+                    f.name
+                );
+                return Ok(Vec::new());
+            }
         },
         _ => f.name.clone(),
     };

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::tree;
 use crate::profile::{Group, User};
@@ -132,9 +132,7 @@ impl Db {
             let host = tree::place(tree, path)?;
             if fs::symlink_metadata(&host).is_ok_and(|m| m.is_file()) {
                 // In place, so the file keeps its mode and group (shadow).
-                fs::write(&host, text)
-                    .map_err(anyhow::Error::from)
-                    .map_err(|e| e.context(format!("writing {}", host.display())))?;
+                fs::write(&host, text).with_context(|| format!("writing {}", host.display()))?;
             } else {
                 tree::write_file(tree, path, text.as_bytes(), *mode)?;
             }
