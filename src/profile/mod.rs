@@ -42,9 +42,11 @@ pub const DEFAULT_REPOSITORIES: &[(&str, Archive, &[&str])] = &[
 pub const DEFAULT_COMPONENTS: &[&str] = &["main"];
 
 /// os-release keys craton writes from [image] (IMAGE_ID from name,
-/// IMAGE_VERSION from version, os-release(5)); a profile cannot set them in
-/// [image.os-release], so the two can never disagree.
-pub const RESERVED_OS_RELEASE_KEYS: &[&str] = &["IMAGE_ID", "IMAGE_VERSION"];
+/// IMAGE_VERSION and VERSION_ID from version, os-release(5)) and from the
+/// build (BUILD_ID); a profile cannot set them in [image.os-release], so
+/// the two can never disagree.
+pub const RESERVED_OS_RELEASE_KEYS: &[&str] =
+    &["IMAGE_ID", "IMAGE_VERSION", "VERSION_ID", "BUILD_ID"];
 
 /// Where artifact files may go (without the leading `/`): everything the OS
 /// ships lives in /usr, and /etc becomes the factory copy in /usr

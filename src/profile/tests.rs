@@ -295,3 +295,74 @@ fn a_mistake_in_a_parent_names_the_parent() {
         format!("{}:3:12", base.display())
     );
 }
+
+#[test]
+fn customisation_keys_merge_across_extends() {
+    let d = tempfile::tempdir().unwrap();
+    fs::create_dir_all(d.path().join("overlays/base")).unwrap();
+    fs::create_dir_all(d.path().join("sub/overlays/host")).unwrap();
+    write(
+        d.path(),
+        "base.toml",
+        &format!(
+            "{IMAGE}[system]\nhostname = \"base\"\noverlays = [\"overlays/base\"]\n\
+             [units]\nenable = [\"ssh.service\"]\n\
+             [[file]]\npath = \"/etc/motd\"\ncontent = \"base\"\n\
+             [[file]]\npath = \"/etc/issue\"\ncontent = \"issue\"\nmode = \"0600\"\n\
+             [[user]]\nname = \"core\"\nuid = 500\n\
+             [[group]]\nname = \"rkt\"\n"
+        ),
+    );
+    write(
+        d.path(),
+        "sub/host.toml",
+        "extends = [\"../base.toml\"]\n\
+         [system]\nhostname = \"node-1\"\noverlays = [\"overlays/host\", \"../overlays/base\"]\n\
+         [units]\nenable = [\"docker.service\", \"ssh.service\"]\nmask = [\"getty@tty1.service\"]\n\
+         [[file]]\npath = \"/etc/motd\"\ncontent = \"host\"\n\
+         [[user]]\nname = \"core\"\ngroups = [\"docker\"]\n",
+    );
+    let p = load(&d.path().join("sub/host.toml")).unwrap();
+    let root = fs::canonicalize(d.path()).unwrap();
+    assert_eq!(p.system.hostname.as_deref(), Some("node-1"));
+    assert_eq!(p.system.default_target, DEFAULT_TARGET);
+    // Appended parent first; one folder named twice is applied once.
+    assert_eq!(
+        p.system.overlays,
+        [root.join("overlays/base"), root.join("sub/overlays/host")]
+    );
+    assert_eq!(p.units.enable, ["ssh.service", "docker.service"]);
+    assert_eq!(p.units.mask, ["getty@tty1.service"]);
+    // The child's /etc/motd replaces the parent's in place.
+    let files: Vec<(&str, &str, u32)> = p
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.content.as_str(), f.mode))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("/etc/motd", "host", DEFAULT_FILE_MODE),
+            ("/etc/issue", "issue", 0o600)
+        ]
+    );
+    // A user is replaced whole by name: the child's has no uid.
+    assert_eq!(
+        p.users,
+        [User {
+            name: "core".into(),
+            uid: None,
+            gecos: String::new(),
+            home: DEFAULT_USER_HOME.into(),
+            shell: DEFAULT_USER_SHELL.into(),
+            groups: vec!["docker".into()],
+        }]
+    );
+    assert_eq!(
+        p.groups,
+        [Group {
+            name: "rkt".into(),
+            gid: None
+        }]
+    );
+}

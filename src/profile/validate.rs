@@ -110,7 +110,7 @@ fn image(files: &Files, m: &Merged) -> Result<Image> {
             return Err(files.err(
                 *key_at,
                 format!(
-                    "[image.os-release] {key}: set by craton from [image] name and version; \
+                    "[image.os-release] {key}: set by craton from [image] and the build; \
                      remove it here"
                 ),
             ));

@@ -9,5 +9,7 @@
 //! It does not make filesystems or images (see `usr`, `disk`).
 
 pub mod chroot;
+pub mod customize;
 pub mod deb;
+pub mod layout;
 pub mod order;

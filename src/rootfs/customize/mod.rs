@@ -1,0 +1,113 @@
+//! Customisation of a configured tree (dpkg has run): what the profile adds
+//! on top of the packages, written natively on the files, in this order:
+//!
+//!  1. artifacts: files taken from pinned downloads in the cache;
+//!  2. overlays: folders copied over the tree, in profile order;
+//!  3. inline `[[file]]`s;
+//!  4. users and groups: a sysusers.d fragment, applied to /etc now;
+//!  5. units: enable, disable, mask, and default.target, as
+//!     `systemctl --root` would;
+//!  6. identity: host name, an empty machine-id, os-release, root locked.
+//!
+//! It runs no command and needs no chroot: the tree is only files here.
+//! Moving /etc to the factory and emptying /var is `layout`'s job, after
+//! this.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::fetch::cache::Cache;
+use crate::profile::Profile;
+
+mod artifacts;
+mod identity;
+mod overlay;
+mod tree;
+mod units;
+mod users;
+
+pub use identity::{OS_RELEASE, ROOT_LOCKED};
+pub use users::{SYSTEM_ID_MAX, SYSTEM_ID_MIN, SYSUSERS_FRAGMENT};
+
+/// Applies `profile` to the configured `tree`. `build_id` becomes
+/// os-release's BUILD_ID (the caller derives it from the lock digest).
+pub fn customize(tree: &Path, profile: &Profile, cache: &Cache, build_id: &str) -> Result<()> {
+    let step = |what: &str| format!("customizing {}: {what}", tree.display());
+    artifacts::install(tree, &profile.artifacts, cache).with_context(|| step("artifacts"))?;
+    for dir in &profile.system.overlays {
+        overlay::copy(dir, tree).with_context(|| step(&format!("overlay {}", dir.display())))?;
+    }
+    for f in &profile.files {
+        tree::write_file(tree, &f.path, f.content.as_bytes(), f.mode)
+            .with_context(|| step(&format!("file {}", f.path)))?;
+    }
+    users::apply(tree, &profile.users, &profile.groups).with_context(|| step("users"))?;
+    units::apply(tree, &profile.units, &profile.system.default_target)
+        .with_context(|| step("units"))?;
+    identity::apply(tree, profile, build_id).with_context(|| step("identity"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+    use crate::digest::Sha256;
+
+    /// The test profile (stand-in artifacts) over a tree with the unit
+    /// files its [units] name, then the layout: what the integration test
+    /// will check on a real tree, on a small one.
+    #[test]
+    fn the_test_profile_customizes_a_small_tree() {
+        let profile = crate::profile::load(Path::new("tests/container-host-test.toml")).unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let cache = Cache::open(t.path().join("cache")).unwrap();
+        for a in &profile.artifacts {
+            let src = a.url.strip_prefix("file://").unwrap();
+            let bytes = fs::read(src).unwrap();
+            assert_eq!(Sha256::of(&bytes), a.sha256);
+            fs::write(cache.path_of(&a.sha256), bytes).unwrap();
+        }
+        let tree = t.path().join("tree");
+        let units = tree.join("usr/lib/systemd/system");
+        fs::create_dir_all(&units).unwrap();
+        for u in [
+            "docker.service",
+            "ssh.service",
+            "systemd-networkd.service",
+            "systemd-resolved.service",
+            "systemd-timesyncd.service",
+        ] {
+            fs::write(units.join(u), "[Install]\nWantedBy=multi-user.target\n").unwrap();
+        }
+        fs::write(units.join("multi-user.target"), "[Unit]\n").unwrap();
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::write(tree.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+        fs::write(tree.join("etc/group"), "root:x:0:\n").unwrap();
+        fs::write(tree.join("etc/shadow"), "root:*:20000:0:99999:7:::\n").unwrap();
+        for (l, target) in crate::rootfs::layout::SKELETON_LINKS {
+            std::os::unix::fs::symlink(target, tree.join(l)).unwrap();
+        }
+
+        customize(&tree, &profile, &cache, "test-build").unwrap();
+        let read = |p: &str| fs::read_to_string(tree.join(p)).unwrap();
+        assert!(read("usr/bin/rkt").contains("stand-in"));
+        assert!(read("usr/lib/systemd/system/flanneld.service").contains("Type=notify"));
+        assert!(read("usr/lib/systemd/network/80-craton-dhcp.network").contains("DHCP=yes"));
+        assert_eq!(
+            fs::read_link(tree.join("etc/systemd/system/multi-user.target.wants/docker.service"))
+                .unwrap(),
+            Path::new("/usr/lib/systemd/system/docker.service")
+        );
+        assert!(read("etc/group").contains("\nrkt:x:999:\nrkt-admin:x:998:\n"));
+        assert!(read("usr/lib/os-release").contains("IMAGE_ID=container-host-test\n"));
+        assert!(read("etc/shadow").starts_with("root:!*:"));
+
+        crate::rootfs::layout::make_immutable(&tree).unwrap();
+        assert!(crate::rootfs::layout::outside_usr(&tree).is_empty());
+        assert!(read("usr/share/factory/etc/flannel/options.env").contains("FLANNELD_"));
+    }
+}

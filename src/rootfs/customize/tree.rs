@@ -1,0 +1,182 @@
+//! Paths inside a tree that is not the running system: absolute symlinks in
+//! it (/etc/resolv.conf -> /run/...) mean the tree's root, never the
+//! host's, so every path is resolved here the way a chroot would, and
+//! files are written root-owned.
+//!
+//! Nothing here knows what a file means.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{PermissionsExt, lchown};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// Linux gives up after 40 symlinks in one lookup (path_resolution(7)).
+const MAX_SYMLINKS: usize = 40;
+/// Mode of the folders created on the way to a file: the usual 0755.
+pub const DIR_MODE: u32 = 0o755;
+
+/// The host path of the folder that `dir` (absolute in the tree) names,
+/// following symlinks inside the tree, creating missing folders (0755,
+/// root-owned) when `create`.
+pub fn resolve_dir(tree: &Path, dir: &str, create: bool) -> Result<PathBuf> {
+    let mut todo: Vec<String> = components(dir);
+    todo.reverse();
+    let mut at = tree.to_path_buf();
+    let mut hops = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            if at != tree {
+                at.pop();
+            }
+            continue;
+        }
+        let next = at.join(&name);
+        match fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > MAX_SYMLINKS {
+                    bail!("too many symlinks resolving {dir} in {}", tree.display());
+                }
+                let target = fs::read_link(&next)
+                    .with_context(|| format!("reading link {}", next.display()))?;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    at = tree.to_path_buf();
+                }
+                let mut more = components(&target);
+                more.reverse();
+                todo.extend(more);
+            }
+            Ok(m) if m.is_dir() => at = next,
+            Ok(_) => bail!("{} is not a directory", next.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                fs::create_dir(&next).with_context(|| format!("creating {}", next.display()))?;
+                set_mode_root(&next, DIR_MODE)?;
+                at = next;
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", next.display())),
+        }
+    }
+    Ok(at)
+}
+
+/// The host path of `path` (absolute in the tree): its folder resolved in
+/// the tree (created when missing), the last name not followed.
+pub fn place(tree: &Path, path: &str) -> Result<PathBuf> {
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+    if name.is_empty() || name == "." || name == ".." {
+        bail!("{path} does not name a file");
+    }
+    Ok(resolve_dir(tree, dir, true)?.join(name))
+}
+
+/// Removes whatever non-folder is at `host` (a symlink is removed, not
+/// followed), so a new file never writes through an old link.
+pub fn clear(host: &Path) -> Result<()> {
+    match fs::symlink_metadata(host) {
+        Ok(m) if m.is_dir() => bail!("{} is a directory", host.display()),
+        Ok(_) => fs::remove_file(host).with_context(|| format!("removing {}", host.display())),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Writes `content` at `path` in the tree with `mode`, root-owned.
+pub fn write_file(tree: &Path, path: &str, content: &[u8], mode: u32) -> Result<PathBuf> {
+    let host = place(tree, path)?;
+    clear(&host)?;
+    let mut f = fs::File::create(&host).with_context(|| format!("creating {}", host.display()))?;
+    f.write_all(content)
+        .with_context(|| format!("writing {}", host.display()))?;
+    set_mode_root(&host, mode)?;
+    Ok(host)
+}
+
+/// A symlink at `path` in the tree pointing to `target`, replacing a file
+/// or link there.
+pub fn symlink(tree: &Path, path: &str, target: &str) -> Result<()> {
+    let host = place(tree, path)?;
+    clear(&host)?;
+    std::os::unix::fs::symlink(target, &host)
+        .with_context(|| format!("linking {} to {target}", host.display()))?;
+    lchown(&host, Some(0), Some(0)).with_context(|| format!("chown {}", host.display()))
+}
+
+/// Sets permission bits and root ownership (uid and gid 0): what a package
+/// would have installed.
+pub fn set_mode_root(host: &Path, mode: u32) -> Result<()> {
+    lchown(host, Some(0), Some(0)).with_context(|| format!("chown {}", host.display()))?;
+    fs::set_permissions(host, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {:o} {}", mode, host.display()))
+}
+
+/// The named components of a path (no root, no `.`).
+fn components(path: &str) -> Vec<String> {
+    Path::new(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The text of a file in the tree, or "" when it does not exist.
+pub fn read_or_empty(tree: &Path, path: &str) -> Result<String> {
+    let host = resolve_dir(tree, parent(path), false).map(|d| d.join(file_name(path)));
+    match host {
+        Ok(h) if h.exists() => {
+            fs::read_to_string(&h).with_context(|| format!("reading {}", h.display()))
+        }
+        _ => Ok(String::new()),
+    }
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_links_stay_in_the_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let tree = t.path();
+        fs::create_dir_all(tree.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", tree.join("lib")).unwrap();
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        // An absolute link that on the host would leave the tree.
+        std::os::unix::fs::symlink("/usr/lib", tree.join("etc/libdir")).unwrap();
+        write_file(tree, "/etc/libdir/x/a.conf", b"a", 0o600).unwrap();
+        let written = tree.join("usr/lib/x/a.conf");
+        assert_eq!(fs::read(&written).unwrap(), b"a");
+        let m = fs::metadata(&written).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, 0o600);
+        assert_eq!(
+            fs::metadata(tree.join("usr/lib/x"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777,
+            0o755
+        );
+        // `..` after a link goes up from where the link led, as in the kernel.
+        write_file(tree, "/lib/../etc/b", b"b", 0o644).unwrap();
+        assert_eq!(fs::read(tree.join("usr/etc/b")).unwrap(), b"b");
+        write_file(tree, "/etc/b", b"b", 0o644).unwrap();
+        // A link at the file itself is replaced, not written through.
+        std::os::unix::fs::symlink("/etc/b", tree.join("etc/c")).unwrap();
+        write_file(tree, "/etc/c", b"c", 0o644).unwrap();
+        assert_eq!(fs::read(tree.join("etc/b")).unwrap(), b"b");
+        assert_eq!(read_or_empty(tree, "/etc/c").unwrap(), "c");
+        assert_eq!(read_or_empty(tree, "/etc/none").unwrap(), "");
+    }
+}

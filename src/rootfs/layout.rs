@@ -1,0 +1,363 @@
+//! The immutable layout (DESIGN.md "Root filesystem"; docs/layout.md):
+//! after customisation, everything the OS ships moves into /usr, and the
+//! rest of the tree becomes a skeleton of empty folders and the merged-/usr
+//! links, which the disk stage copies to ROOT.
+//!
+//!  - /etc moves to /usr/share/factory/etc; an empty /etc stays as the
+//!    mount point of the overlay the initrd mounts (lower: the factory
+//!    copy, upper and work on ROOT under /var/lib/craton/etc).
+//!  - /var, /root, /home, /srv, /opt, /mnt and /media move to
+//!    /usr/share/factory/<dir>, and a tmpfiles.d(5) fragment per folder
+//!    recreates their folders and links and copies their files at boot.
+//!  - the kernel in /boot moves to /usr/lib/modules/VERSION/vmlinuz
+//!    (kernel-install(8)'s layout), so /usr holds everything the disk
+//!    stage needs; /run and /tmp are emptied (tmpfs at boot).
+//!
+//! It writes the initrd's /etc mount as unit files under
+//! /usr/lib/craton/initrd for the initrd stage; it does not build the
+//! initrd, the /usr image or ROOT.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// Where /etc, /var and the other folders' built content lives: systemd's
+/// factory directory (tmpfiles.d(5) `C` without a source copies from here).
+pub const FACTORY: &str = "usr/share/factory";
+/// Folders that stay outside /usr, empty (mount points and tmpfs targets,
+/// or filled at boot), with their mode when created here.
+pub const SKELETON_DIRS: &[(&str, u32)] = &[
+    ("boot", 0o755),
+    ("dev", 0o755),
+    ("etc", 0o755),
+    ("home", 0o755),
+    ("media", 0o755),
+    ("mnt", 0o755),
+    ("opt", 0o755),
+    ("proc", 0o555),
+    ("root", 0o700),
+    ("run", 0o755),
+    ("srv", 0o755),
+    ("sys", 0o555),
+    ("tmp", 0o1777),
+    ("var", 0o755),
+];
+/// The merged-/usr links (Debian trixie is merged-/usr).
+pub const SKELETON_LINKS: &[(&str, &str)] = &[
+    ("bin", "usr/bin"),
+    ("lib", "usr/lib"),
+    ("lib64", "usr/lib64"),
+    ("sbin", "usr/sbin"),
+];
+/// Folders whose content moves to the factory and comes back through
+/// tmpfiles at boot. /boot is handled apart (the kernel).
+const FACTORY_DIRS: &[&str] = &["var", "root", "home", "srv", "opt", "mnt", "media"];
+/// tmpfs at boot: what the build left there is dropped.
+const VOLATILE_DIRS: &[&str] = &["run", "tmp"];
+/// Links Debian's kernel postinst makes in / and /boot's files, which move
+/// to /usr/lib/modules/VERSION/ under these names (kernel-install(8)).
+const KERNEL_LINKS: &[&str] = &["vmlinuz", "vmlinuz.old", "initrd.img", "initrd.img.old"];
+const KERNEL_FILES: &[(&str, &str)] = &[
+    ("vmlinuz-", "vmlinuz"),
+    ("config-", "config"),
+    ("System.map-", "System.map"),
+];
+/// The /etc overlay's upper and work folders on ROOT.
+pub const ETC_UPPER: &str = "/var/lib/craton/etc/upper";
+pub const ETC_WORK: &str = "/var/lib/craton/etc/work";
+/// Where the initrd's unit files for /etc are left for the initrd stage.
+pub const INITRD_UNITS: &str = "usr/lib/craton/initrd";
+
+pub fn make_immutable(tree: &Path) -> Result<()> {
+    refuse_mounts(tree)?;
+    let factory = tree.join(FACTORY);
+    fs::create_dir_all(&factory).with_context(|| format!("creating {}", factory.display()))?;
+    move_etc(tree).context("moving /etc to the factory")?;
+    move_kernel(tree).context("moving the kernel into /usr/lib/modules")?;
+    for dir in FACTORY_DIRS {
+        to_factory(tree, dir).with_context(|| format!("moving /{dir} to the factory"))?;
+    }
+    for dir in VOLATILE_DIRS {
+        empty(&tree.join(dir))?;
+    }
+    for (name, mode) in SKELETON_DIRS {
+        let p = tree.join(name);
+        if !p.exists() {
+            fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
+            fs::set_permissions(&p, fs::Permissions::from_mode(*mode))?;
+        }
+    }
+    write_initrd_units(tree)
+}
+
+/// A mount left under the tree (the chroot's /proc, a bind mount) would be
+/// moved or deleted through: refuse instead.
+fn refuse_mounts(tree: &Path) -> Result<()> {
+    let abs = fs::canonicalize(tree).with_context(|| format!("reading {}", tree.display()))?;
+    let info = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
+    for line in info.lines() {
+        // proc(5): the fifth field is the mount point, octal-escaped.
+        let Some(point) = line.split(' ').nth(4) else {
+            continue;
+        };
+        let point = point.replace("\\040", " ");
+        if Path::new(&point).starts_with(&abs) && Path::new(&point) != abs {
+            bail!("{point} is mounted inside the tree; unmount it first");
+        }
+    }
+    Ok(())
+}
+
+/// /etc becomes the factory copy (a rename: modes, owners and links stay);
+/// files a package put into /usr/share/factory/etc itself are kept where
+/// the built /etc has none.
+fn move_etc(tree: &Path) -> Result<()> {
+    let etc = tree.join("etc");
+    let target = tree.join(FACTORY).join("etc");
+    if target.exists() {
+        merge_missing(&target, &etc)?;
+        fs::remove_dir_all(&target).with_context(|| format!("removing {}", target.display()))?;
+    }
+    fs::rename(&etc, &target)
+        .with_context(|| format!("renaming {} to {}", etc.display(), target.display()))?;
+    fs::create_dir(&etc).with_context(|| format!("creating {}", etc.display()))?;
+    fs::set_permissions(&etc, fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Moves the entries of `from` that `into` lacks into it, recursively.
+fn merge_missing(from: &Path, into: &Path) -> Result<()> {
+    for e in read_sorted(from)? {
+        let dest = into.join(e.file_name());
+        match fs::symlink_metadata(&dest) {
+            Err(_) => fs::rename(e.path(), &dest)
+                .with_context(|| format!("moving {}", e.path().display()))?,
+            Ok(m) if m.is_dir() && e.file_type()?.is_dir() => merge_missing(&e.path(), &dest)?,
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn move_kernel(tree: &Path) -> Result<()> {
+    for link in KERNEL_LINKS {
+        for dir in ["", "boot"] {
+            let p = tree.join(dir).join(link);
+            if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            }
+        }
+    }
+    let boot = tree.join("boot");
+    if !boot.is_dir() {
+        return Ok(());
+    }
+    for e in read_sorted(&boot)? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        for (prefix, new) in KERNEL_FILES {
+            if let Some(version) = name.strip_prefix(prefix) {
+                let dir = tree.join("usr/lib/modules").join(version);
+                fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                let dest = dir.join(new);
+                fs::rename(e.path(), &dest).with_context(|| {
+                    format!("moving {} to {}", e.path().display(), dest.display())
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves the content of /`dir` to the factory and writes the tmpfiles.d
+/// fragment that recreates it.
+fn to_factory(tree: &Path, dir: &str) -> Result<()> {
+    let src = tree.join(dir);
+    if !src.is_dir() {
+        return Ok(());
+    }
+    let entries = read_sorted(&src)?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let dest = tree.join(FACTORY).join(dir);
+    fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut lines = Vec::new();
+    tmpfiles_lines(&src, &format!("/{dir}"), &mut lines)?;
+    for e in entries {
+        let to = dest.join(e.file_name());
+        fs::rename(e.path(), &to).with_context(|| format!("moving {}", e.path().display()))?;
+    }
+    let conf = tree.join(format!("usr/lib/tmpfiles.d/craton-{dir}.conf"));
+    fs::create_dir_all(conf.parent().unwrap_or(tree))?;
+    let text = format!(
+        "# /{dir} as the image built it, recreated at boot from /{FACTORY}/{dir}\n\
+         # (written by craton's layout step; see docs/layout.md).\n{}",
+        lines.concat()
+    );
+    fs::write(&conf, text).with_context(|| format!("writing {}", conf.display()))?;
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644))?;
+    Ok(())
+}
+
+/// tmpfiles.d(5) lines for the tree at `host` (shown as `path`): `d` for a
+/// folder with its mode and numeric owner, `L` for a link, `C` for a file
+/// (copied from the factory with its mode and owner when missing).
+fn tmpfiles_lines(host: &Path, path: &str, out: &mut Vec<String>) -> Result<()> {
+    for e in read_sorted(host)? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let p = format!("{path}/{name}");
+        let m = fs::symlink_metadata(e.path())
+            .with_context(|| format!("reading {}", e.path().display()))?;
+        if m.file_type().is_symlink() {
+            let target = fs::read_link(e.path())?;
+            out.push(format!(
+                "L {} - - - - {}\n",
+                quote(&p),
+                quote(&target.to_string_lossy())
+            ));
+        } else if m.is_dir() {
+            out.push(format!(
+                "d {} {:04o} {} {} -\n",
+                quote(&p),
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid()
+            ));
+            tmpfiles_lines(&e.path(), &p, out)?;
+        } else {
+            let source = format!("/{FACTORY}{p}");
+            out.push(format!("C {} - - - - {}\n", quote(&p), quote(&source)));
+        }
+    }
+    Ok(())
+}
+
+/// A path as one tmpfiles.d field: `%` starts a specifier, so it is
+/// doubled; whitespace or quotes need C-style quoting.
+fn quote(s: &str) -> String {
+    let s = s.replace('%', "%%");
+    if s.chars()
+        .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
+    {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s
+    }
+}
+
+fn empty(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for e in read_sorted(dir)? {
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        }
+        .with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn read_sorted(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let mut v = fs::read_dir(dir)
+        .and_then(|r| r.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading {}", dir.display()))?;
+    v.sort_by_key(|e| e.file_name());
+    Ok(v)
+}
+
+/// The initrd's part (issue #4 builds the initrd; it copies these into the
+/// initrd's /etc/systemd/system and enables them): create the overlay's
+/// upper and work folders on ROOT, then mount /sysroot/etc.
+fn write_initrd_units(tree: &Path) -> Result<()> {
+    let dir = tree.join(INITRD_UNITS);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in initrd_units() {
+        let p = dir.join(name);
+        fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
+}
+
+/// (file name, content) of the initrd units. The mount unit's name is the
+/// escaped mount point (systemd.mount(5)).
+pub fn initrd_units() -> [(&'static str, String); 2] {
+    let dirs = format!(
+        "[Unit]\n\
+         Description=Folders of the /etc overlay on ROOT\n\
+         DefaultDependencies=no\n\
+         RequiresMountsFor=/sysroot/var\n\
+         Before=sysroot-etc.mount\n\n\
+         [Service]\n\
+         Type=oneshot\n\
+         RemainAfterExit=yes\n\
+         ExecStart=mkdir -p /sysroot{ETC_UPPER} /sysroot{ETC_WORK}\n"
+    );
+    let mount = format!(
+        "# /etc: the factory defaults of the running /usr slot, with local\n\
+         # changes kept on ROOT (docs/layout.md).\n\
+         [Unit]\n\
+         Description=/etc overlay\n\
+         DefaultDependencies=no\n\
+         Requires=craton-etc-dirs.service\n\
+         After=craton-etc-dirs.service\n\
+         RequiresMountsFor=/sysroot/usr /sysroot/var\n\
+         Before=initrd-fs.target\n\n\
+         [Mount]\n\
+         What=overlay\n\
+         Where=/sysroot/etc\n\
+         Type=overlay\n\
+         Options=lowerdir=/sysroot/{FACTORY}/etc,upperdir=/sysroot{ETC_UPPER},workdir=/sysroot{ETC_WORK}\n\n\
+         [Install]\n\
+         RequiredBy=initrd-fs.target\n"
+    );
+    [
+        ("craton-etc-dirs.service", dirs),
+        ("sysroot-etc.mount", mount),
+    ]
+}
+
+/// Everything outside /usr that is not the skeleton: top-level entries not
+/// listed, skeleton entries of the wrong kind, and anything inside the
+/// skeleton folders. Paths are absolute in the image ("/etc/hosts").
+pub fn outside_usr(tree: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = read_sorted(tree) else {
+        return vec![PathBuf::from("/")];
+    };
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let shown = PathBuf::from("/").join(&name);
+        let meta = fs::symlink_metadata(e.path());
+        let is_link = meta.as_ref().is_ok_and(|m| m.file_type().is_symlink());
+        let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
+        if name == "usr" && is_dir {
+            continue;
+        }
+        if let Some((_, target)) = SKELETON_LINKS.iter().find(|(n, _)| *n == name) {
+            let ok = is_link && fs::read_link(e.path()).is_ok_and(|t| t == Path::new(target));
+            if !ok {
+                out.push(shown);
+            }
+            continue;
+        }
+        if !SKELETON_DIRS.iter().any(|(n, _)| *n == name) || !is_dir {
+            out.push(shown);
+            continue;
+        }
+        if let Ok(inner) = read_sorted(&e.path()) {
+            out.extend(inner.iter().map(|i| shown.join(i.file_name())));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "layout_tests.rs"]
+mod tests;
