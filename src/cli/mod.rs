@@ -10,6 +10,7 @@ use crate::error;
 
 mod fetch;
 mod lock;
+mod rootfs;
 
 /// craton: build immutable, A/B-partitioned container-host OS images.
 #[derive(Debug, Parser)]
@@ -28,6 +29,8 @@ pub enum Command {
     Lock(lock::Args),
     /// Download and verify everything a profile's lock names into the cache.
     Fetch(fetch::Args),
+    /// Build the profile's root filesystem tree into a folder.
+    Rootfs(rootfs::Args),
 }
 
 /// Entry point of the binary.
@@ -45,9 +48,14 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
+    if let Err(e) = crate::signal::install() {
+        eprintln!("error: installing signal handlers: {e:#}");
+        return ExitCode::from(error::EXIT_FAILURE);
+    }
     let result = match cli.command {
         Command::Lock(a) => lock::run(a),
         Command::Fetch(a) => fetch::run(a),
+        Command::Rootfs(a) => rootfs::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,9 @@
 //! It does not make filesystems or images (see `usr`, `disk`).
 
 pub mod chroot;
+pub mod configure;
 pub mod customize;
 pub mod deb;
 pub mod layout;
 pub mod order;
+pub mod stage;

@@ -32,3 +32,7 @@ pub const TOOLS_PACKAGES: &[&str] = &[
 pub fn packages() -> Vec<String> {
     TOOLS_PACKAGES.iter().map(|s| (*s).to_owned()).collect()
 }
+
+pub mod tree;
+
+pub use tree::ToolsTree;
