@@ -9,3 +9,5 @@
 //! It does not make filesystems or images (see `usr`, `disk`).
 
 pub mod deb;
+pub mod dpkgdb;
+pub mod unpack;
