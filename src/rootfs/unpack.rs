@@ -481,3 +481,11 @@ pub fn parse_conffiles(text: &str) -> Result<Vec<Conffile>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "unpack_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "realdebs_tests.rs"]
+mod realdebs_tests;
