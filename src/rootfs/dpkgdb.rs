@@ -102,14 +102,22 @@ pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
     for f in ["available", "diversions", "statoverride"] {
         write(&admin.join(f), b"", 0o644)?;
     }
-    write(&admin.join("arch"), format!("{NATIVE_ARCH}\n").as_bytes(), 0o644)?;
+    write(
+        &admin.join("arch"),
+        format!("{NATIVE_ARCH}\n").as_bytes(),
+        0o644,
+    )?;
     write(&admin.join("info/format"), INFO_FORMAT.as_bytes(), 0o644)?;
     // dpkg's lock files are 0640 and empty (src/lib/dpkg/dbmodify.c).
     write(&admin.join("lock"), b"", 0o640)?;
     write(&admin.join("lock-frontend"), b"", 0o640)?;
     write(&admin.join("triggers/Lock"), b"", 0o600)?;
     write(&admin.join("triggers/Unincorp"), b"", 0o644)?;
-    write(&admin.join("triggers/File"), file_triggers.as_bytes(), 0o644)?;
+    write(
+        &admin.join("triggers/File"),
+        file_triggers.as_bytes(),
+        0o644,
+    )?;
     explicit.sort();
     let mut by_name: Vec<(String, String)> = Vec::new();
     for (name, line) in explicit {
@@ -160,7 +168,12 @@ fn stanza(u: &Unpacked) -> Result<String> {
         fields.push(("Conffiles".to_owned(), v));
     }
     // A stable sort keeps unknown fields in control order after the known.
-    fields.sort_by_key(|(n, _)| FIELD_ORDER.iter().position(|k| k == n).unwrap_or(usize::MAX));
+    fields.sort_by_key(|(n, _)| {
+        FIELD_ORDER
+            .iter()
+            .position(|k| k == n)
+            .unwrap_or(usize::MAX)
+    });
     let mut out = String::new();
     for (n, v) in fields {
         if v.starts_with('\n') {

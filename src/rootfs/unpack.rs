@@ -116,6 +116,9 @@ struct DirMeta {
 /// shipped each.
 type Claims = Mutex<HashMap<PathBuf, String>>;
 
+/// One package's result: its record and its directories' metadata.
+type Outcome = Result<(Unpacked, Vec<DirMeta>)>;
+
 /// Unpacks `debs` into `tree` using up to `jobs` threads and returns one
 /// record per package, in the order of `debs`.
 pub fn unpack_all(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<Vec<Unpacked>> {
@@ -124,14 +127,19 @@ pub fn unpack_all(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<Vec<Unp
     let claims = Claims::default();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let results: Vec<Mutex<Option<Result<(Unpacked, Vec<DirMeta>)>>>> =
-        debs.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Outcome>>> = debs.iter().map(|_| Mutex::new(None)).collect();
+    // Largest first: one big package (the kernel: a third of the closure's
+    // bytes) started last would leave the other threads idle at the end.
+    let mut order: Vec<usize> = (0..debs.len()).collect();
+    let size = |i: &usize| fs::metadata(&debs[*i].path).map_or(0, |m| m.len());
+    order.sort_by_key(|i| std::cmp::Reverse(size(i)));
     std::thread::scope(|s| {
         for _ in 0..jobs.clamp(1, debs.len().max(1)) {
             s.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= debs.len() || failed.load(Ordering::Relaxed) {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(n) else { break };
+                    if failed.load(Ordering::Relaxed) {
                         break;
                     }
                     let r = unpack_one(tree, &debs[i], &claims)
@@ -407,10 +415,9 @@ fn resolve_dir(tree: &Path, comps: &[&str]) -> Result<PathBuf> {
 fn claim(claims: &Claims, dst: &Path, pkg: &str) -> Result<()> {
     let mut c = claims.lock().unwrap_or_else(|e| e.into_inner());
     match c.get(dst) {
-        Some(other) if other != pkg => bail!(
-            "{} is shipped by both {other} and {pkg}",
-            dst.display()
-        ),
+        Some(other) if other != pkg => {
+            bail!("{} is shipped by both {other} and {pkg}", dst.display())
+        }
         Some(_) => Ok(()),
         None => {
             c.insert(dst.to_path_buf(), pkg.to_owned());
@@ -474,6 +481,9 @@ pub fn parse_conffiles(text: &str) -> Result<Vec<Conffile>> {
             bail!("conffiles line {line:?} has no absolute path");
         };
         let (flags, path) = line.split_at(at);
+        if !(flags.is_empty() || flags.ends_with(char::is_whitespace)) {
+            bail!("conffiles line {line:?} does not end in an absolute path");
+        }
         out.push(Conffile {
             path: path.to_owned(),
             flags: flags.split_whitespace().map(str::to_owned).collect(),
