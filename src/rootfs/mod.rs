@@ -12,6 +12,8 @@ pub mod chroot;
 pub mod configure;
 pub mod customize;
 pub mod deb;
+pub mod dpkgdb;
 pub mod layout;
 pub mod order;
 pub mod stage;
+pub mod unpack;

@@ -1,0 +1,263 @@
+//! Writing dpkg's database for natively unpacked packages, so that dpkg in a
+//! chroot of the tree sees each one exactly as `dpkg --unpack` leaves it on a
+//! fresh system: `Status: install ok unpacked`, conffiles hashed
+//! `newconffile`, the `.list`, `.md5sums`, maintainer scripts and other
+//! control files in /var/lib/dpkg/info, and file-trigger interests.
+//!
+//! It does not configure anything, record trigger activations (a package
+//! that is not configured has none pending: its postinst does the work), or
+//! merge with an existing database: the tree is new.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+
+use super::unpack::{Control, Unpacked};
+use crate::repo::deb822;
+
+/// dpkg's administrative directory (dpkg(1), `--admindir`).
+pub const ADMIN_DIR: &str = "var/lib/dpkg";
+
+/// The state dpkg records after `--unpack` of a new package: selection
+/// "install", flag "ok", status "unpacked" (dpkg-query(1), "Status").
+pub const STATUS_UNPACKED: &str = "install ok unpacked";
+
+/// The hash dpkg records for a conffile that is unpacked but not yet
+/// configured (src/main/archives.c: `NEWCONFFILEFLAG`).
+pub const NEW_CONFFILE: &str = "newconffile";
+
+/// The database layout version in info/format (src/lib/dpkg/db-fsys.c,
+/// `PKGINFO_DB_FORMAT` 1: "info/<pkg>:<arch>.*" for Multi-Arch: same).
+const INFO_FORMAT: &str = "1\n";
+
+/// The native architecture, also recorded in `arch` (dpkg(1),
+/// `--add-architecture`; debootstrap writes it too).
+const NATIVE_ARCH: &str = "amd64";
+
+/// Control members dpkg runs as programs; it keeps them executable
+/// (deb(5), deb-preinst(5) and friends, debconf's `config`).
+const SCRIPTS: &[&str] = &["preinst", "postinst", "prerm", "postrm", "config"];
+
+/// Field order of dpkg's status file (src/lib/dpkg/parse.c `fieldinfos`,
+/// written by `varbufrecord`); `Status` and `Conffiles` are dpkg's own.
+/// Fields not listed (Homepage, Built-Using, ...) follow in control order.
+const FIELD_ORDER: &[&str] = &[
+    "Package",
+    "Essential",
+    "Protected",
+    "Status",
+    "Priority",
+    "Section",
+    "Installed-Size",
+    "Origin",
+    "Maintainer",
+    "Bugs",
+    "Architecture",
+    "Multi-Arch",
+    "Source",
+    "Version",
+    "Config-Version",
+    "Replaces",
+    "Provides",
+    "Depends",
+    "Pre-Depends",
+    "Recommends",
+    "Suggests",
+    "Breaks",
+    "Conflicts",
+    "Enhances",
+    "Conffiles",
+    "Description",
+];
+
+/// Writes the database for `unpacked` into `tree`.
+pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
+    let admin = tree.join(ADMIN_DIR);
+    for d in ["info", "updates", "triggers", "alternatives", "parts"] {
+        let p = admin.join(d);
+        fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+    }
+    let mut pkgs: Vec<&Unpacked> = unpacked.iter().collect();
+    pkgs.sort_by(|a, b| {
+        (&a.control.package, &a.control.architecture)
+            .cmp(&(&b.control.package, &b.control.architecture))
+    });
+    let mut status = String::new();
+    let mut file_triggers = String::new();
+    let mut explicit: Vec<(String, String)> = Vec::new();
+    for u in &pkgs {
+        status.push_str(&stanza(u)?);
+        status.push('\n');
+        write_info(&admin, u)?;
+        triggers(u, &mut file_triggers, &mut explicit)?;
+    }
+    write(&admin.join("status"), status.as_bytes(), 0o644)?;
+    // Empty files that dpkg and debootstrap create on a new system, so no
+    // tool in the chroot finds them missing.
+    for f in ["available", "diversions", "statoverride"] {
+        write(&admin.join(f), b"", 0o644)?;
+    }
+    write(
+        &admin.join("arch"),
+        format!("{NATIVE_ARCH}\n").as_bytes(),
+        0o644,
+    )?;
+    write(&admin.join("info/format"), INFO_FORMAT.as_bytes(), 0o644)?;
+    // dpkg's lock files are 0640 and empty (src/lib/dpkg/dbmodify.c).
+    write(&admin.join("lock"), b"", 0o640)?;
+    write(&admin.join("lock-frontend"), b"", 0o640)?;
+    write(&admin.join("triggers/Lock"), b"", 0o600)?;
+    write(&admin.join("triggers/Unincorp"), b"", 0o644)?;
+    write(
+        &admin.join("triggers/File"),
+        file_triggers.as_bytes(),
+        0o644,
+    )?;
+    explicit.sort();
+    let mut by_name: Vec<(String, String)> = Vec::new();
+    for (name, line) in explicit {
+        match by_name.last_mut() {
+            Some((n, text)) if *n == name => text.push_str(&line),
+            _ => by_name.push((name, line)),
+        }
+    }
+    for (name, text) in by_name {
+        write(&admin.join("triggers").join(&name), text.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// The name dpkg uses for a package in info file names and trigger files:
+/// "pkg:arch" for Multi-Arch: same, which may be installed for several
+/// architectures, else plain "pkg" (dpkg `pnaw_same`).
+pub fn info_name(c: &Control) -> String {
+    if c.multi_arch.as_deref() == Some("same") {
+        format!("{}:{}", c.package, c.architecture)
+    } else {
+        c.package.clone()
+    }
+}
+
+/// The status stanza of one package, ending in a newline.
+fn stanza(u: &Unpacked) -> Result<String> {
+    let p = deb822::paragraphs(&u.control.text)
+        .next()
+        .context("empty control file")??;
+    let mut fields: Vec<(String, String)> = p
+        .fields()
+        .filter(|(n, _)| {
+            // dpkg replaces these with its own view of the package.
+            !n.eq_ignore_ascii_case("Status") && !n.eq_ignore_ascii_case("Conffiles")
+        })
+        .map(|(n, v)| (canonical(n), v.to_owned()))
+        .collect();
+    fields.push(("Status".to_owned(), STATUS_UNPACKED.to_owned()));
+    if !u.conffiles.is_empty() {
+        let mut v = String::new();
+        for c in &u.conffiles {
+            write!(v, "\n {} {NEW_CONFFILE}", c.path)?;
+            for f in &c.flags {
+                write!(v, " {f}")?;
+            }
+        }
+        fields.push(("Conffiles".to_owned(), v));
+    }
+    // A stable sort keeps unknown fields in control order after the known.
+    fields.sort_by_key(|(n, _)| {
+        FIELD_ORDER
+            .iter()
+            .position(|k| k == n)
+            .unwrap_or(usize::MAX)
+    });
+    let mut out = String::new();
+    for (n, v) in fields {
+        if v.starts_with('\n') {
+            writeln!(out, "{n}:{v}")?;
+        } else {
+            writeln!(out, "{n}: {v}")?;
+        }
+    }
+    Ok(out)
+}
+
+/// A known field's name as dpkg spells it; others unchanged.
+fn canonical(name: &str) -> String {
+    FIELD_ORDER
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(name))
+        .map_or_else(|| name.to_owned(), |k| (*k).to_owned())
+}
+
+/// info/<name>.list and every control member as info/<name>.<member>.
+fn write_info(admin: &Path, u: &Unpacked) -> Result<()> {
+    let name = info_name(&u.control);
+    let info = admin.join("info");
+    let mut list = u.paths.join("\n");
+    list.push('\n');
+    write(&info.join(format!("{name}.list")), list.as_bytes(), 0o644)?;
+    for m in &u.control_files {
+        if m.name.contains(['/', '.']) || m.name == "list" {
+            bail!("{}: control member {:?} cannot be stored", name, m.name);
+        }
+        let mode = if SCRIPTS.contains(&m.name.as_str()) {
+            0o755
+        } else {
+            0o644
+        };
+        let p = info.join(format!("{name}.{}", m.name));
+        write(&p, &m.data, mode)?;
+        // dpkg keeps the member's mtime from control.tar.
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(m.mtime);
+        fs::File::open(&p)
+            .and_then(|f| f.set_times(fs::FileTimes::new().set_accessed(t).set_modified(t)))
+            .with_context(|| format!("setting mtime of {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Adds the package's trigger interests (deb-triggers(5)): a file trigger
+/// ("/path") becomes a line of triggers/File, a named one a line of
+/// triggers/<name>, "<pkg>" or "<pkg>/noawait" (src/lib/dpkg/triglib.c).
+/// `activate` directives record nothing until the package changes state.
+fn triggers(u: &Unpacked, file: &mut String, named: &mut Vec<(String, String)>) -> Result<()> {
+    let Some(m) = u.control_files.iter().find(|m| m.name == "triggers") else {
+        return Ok(());
+    };
+    let pkg = info_name(&u.control);
+    for line in String::from_utf8_lossy(&m.data).lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        let (Some(kw), Some(trig)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let who = match kw {
+            "interest" | "interest-await" => pkg.clone(),
+            "interest-noawait" => format!("{pkg}/noawait"),
+            k if k.starts_with("activate") => continue,
+            k => bail!("{pkg}: unknown trigger directive {k:?}"),
+        };
+        if trig.starts_with('/') {
+            writeln!(file, "{trig} {who}")?;
+        } else if trig.contains('/') || trig.starts_with('.') {
+            bail!("{pkg}: invalid trigger name {trig:?}");
+        } else {
+            named.push((trig.to_owned(), format!("{who}\n")));
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file in one go with the given mode.
+fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let ctx = || format!("writing {}", path.display());
+    let mut f = fs::File::create(path).with_context(ctx)?;
+    f.write_all(data).with_context(ctx)?;
+    f.set_permissions(fs::Permissions::from_mode(mode))
+        .with_context(ctx)?;
+    Ok(())
+}
