@@ -4,9 +4,11 @@
 //! `newconffile`, the `.list`, `.md5sums`, maintainer scripts and other
 //! control files in /var/lib/dpkg/info, and file-trigger interests.
 //!
-//! It does not configure anything, record trigger activations (a package
-//! that is not configured has none pending: its postinst does the work), or
-//! merge with an existing database: the tree is new.
+//! It does not configure anything or record trigger activations (a package
+//! that is not configured has none pending: its postinst does the work).
+//! On a tree where dpkg has already installed packages (the essential set,
+//! see `configure`), the new packages are added to what dpkg wrote: status
+//! stanzas and trigger interests are appended, other files kept.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -75,7 +77,8 @@ const FIELD_ORDER: &[&str] = &[
     "Description",
 ];
 
-/// Writes the database for `unpacked` into `tree`.
+/// Writes the database for `unpacked` into `tree`, adding to a database
+/// that is already there.
 pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
     let admin = tree.join(ADMIN_DIR);
     for d in ["info", "updates", "triggers", "alternatives", "parts"] {
@@ -96,28 +99,29 @@ pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
         write_info(&admin, u)?;
         triggers(u, &mut file_triggers, &mut explicit)?;
     }
-    write(&admin.join("status"), status.as_bytes(), 0o644)?;
+    let old_status = fs::read(admin.join("status")).unwrap_or_default();
+    if !old_status.is_empty() && !old_status.ends_with(b"\n\n") {
+        // Keep a blank line between dpkg's last stanza and ours.
+        status.insert(0, '\n');
+    }
+    append(&admin.join("status"), status.as_bytes(), 0o644)?;
     // Empty files that dpkg and debootstrap create on a new system, so no
     // tool in the chroot finds them missing.
     for f in ["available", "diversions", "statoverride"] {
-        write(&admin.join(f), b"", 0o644)?;
+        write_if_missing(&admin.join(f), b"", 0o644)?;
     }
-    write(
+    write_if_missing(
         &admin.join("arch"),
         format!("{NATIVE_ARCH}\n").as_bytes(),
         0o644,
     )?;
-    write(&admin.join("info/format"), INFO_FORMAT.as_bytes(), 0o644)?;
+    write_if_missing(&admin.join("info/format"), INFO_FORMAT.as_bytes(), 0o644)?;
     // dpkg's lock files are 0640 and empty (src/lib/dpkg/dbmodify.c).
-    write(&admin.join("lock"), b"", 0o640)?;
-    write(&admin.join("lock-frontend"), b"", 0o640)?;
-    write(&admin.join("triggers/Lock"), b"", 0o600)?;
-    write(&admin.join("triggers/Unincorp"), b"", 0o644)?;
-    write(
-        &admin.join("triggers/File"),
-        file_triggers.as_bytes(),
-        0o644,
-    )?;
+    write_if_missing(&admin.join("lock"), b"", 0o640)?;
+    write_if_missing(&admin.join("lock-frontend"), b"", 0o640)?;
+    write_if_missing(&admin.join("triggers/Lock"), b"", 0o600)?;
+    write_if_missing(&admin.join("triggers/Unincorp"), b"", 0o644)?;
+    append(&admin.join("triggers/File"), file_triggers.as_bytes(), 0o644)?;
     explicit.sort();
     let mut by_name: Vec<(String, String)> = Vec::new();
     for (name, line) in explicit {
@@ -127,9 +131,29 @@ pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
         }
     }
     for (name, text) in by_name {
-        write(&admin.join("triggers").join(&name), text.as_bytes(), 0o644)?;
+        append(&admin.join("triggers").join(&name), text.as_bytes(), 0o644)?;
     }
     Ok(())
+}
+
+/// Writes `data` unless the file exists (dpkg may have written it).
+fn write_if_missing(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    write(path, data, mode)
+}
+
+/// Adds `data` after what the file holds (an existing status file ends
+/// with a blank line after its last stanza, as dpkg writes it).
+fn append(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let mut all = match fs::read(path) {
+        Ok(old) => old,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    all.extend_from_slice(data);
+    write(path, &all, mode)
 }
 
 /// The name dpkg uses for a package in info file names and trigger files:

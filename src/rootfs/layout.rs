@@ -67,6 +67,16 @@ const KERNEL_FILES: &[(&str, &str)] = &[
 /// The /etc overlay's upper and work folders on ROOT.
 pub const ETC_UPPER: &str = "/var/lib/craton/etc/upper";
 pub const ETC_WORK: &str = "/var/lib/craton/etc/work";
+/// dpkg's database describes /usr, so it lives there, read-only with the
+/// rest of the OS (as rpm's /usr/lib/sysimage/rpm); /var/lib/dpkg is a link
+/// to it, kept in the skeleton so that `dpkg --root TREE` and dpkg on the
+/// running system find it, and recreated by tmpfiles on a fresh ROOT.
+pub const DPKG_DB: &str = "usr/lib/sysimage/dpkg";
+/// The one entry /var holds in the built tree: (path, link target).
+pub const VAR_DPKG_LINK: (&str, &str) = ("var/lib/dpkg", "../../usr/lib/sysimage/dpkg");
+/// tmpfiles.d fragment that recreates [`VAR_DPKG_LINK`].
+const DPKG_TMPFILES: &str = "usr/lib/tmpfiles.d/craton-dpkg.conf";
+
 /// Where the initrd's unit files for /etc are left for the initrd stage.
 pub const INITRD_UNITS: &str = "usr/lib/craton/initrd";
 
@@ -76,6 +86,7 @@ pub fn make_immutable(tree: &Path) -> Result<()> {
     fs::create_dir_all(&factory).with_context(|| format!("creating {}", factory.display()))?;
     move_etc(tree).context("moving /etc to the factory")?;
     move_kernel(tree).context("moving the kernel into /usr/lib/modules")?;
+    move_dpkg_db(tree).context("moving dpkg's database into /usr")?;
     for dir in FACTORY_DIRS {
         to_factory(tree, dir).with_context(|| format!("moving /{dir} to the factory"))?;
     }
@@ -89,7 +100,37 @@ pub fn make_immutable(tree: &Path) -> Result<()> {
             fs::set_permissions(&p, fs::Permissions::from_mode(*mode))?;
         }
     }
+    let (link, target) = VAR_DPKG_LINK;
+    if tree.join(DPKG_DB).is_dir() {
+        fs::create_dir_all(tree.join("var/lib"))?;
+        std::os::unix::fs::symlink(target, tree.join(link))
+            .with_context(|| format!("linking /{link}"))?;
+    }
     write_initrd_units(tree)
+}
+
+/// Moves /var/lib/dpkg to [`DPKG_DB`] and writes the tmpfiles line that
+/// links it back at boot.
+fn move_dpkg_db(tree: &Path) -> Result<()> {
+    let from = tree.join(VAR_DPKG_LINK.0);
+    if !from.is_dir() {
+        return Ok(());
+    }
+    let to = tree.join(DPKG_DB);
+    fs::create_dir_all(to.parent().expect("DPKG_DB has a parent"))?;
+    fs::rename(&from, &to)
+        .with_context(|| format!("renaming {} to {}", from.display(), to.display()))?;
+    let conf = tree.join(DPKG_TMPFILES);
+    fs::create_dir_all(conf.parent().expect("has a parent"))?;
+    fs::write(
+        &conf,
+        format!(
+            "# craton: dpkg's database lives in /usr (docs/layout.md).\nL /{} - - - - {}\n",
+            VAR_DPKG_LINK.0, VAR_DPKG_LINK.1
+        ),
+    )
+    .with_context(|| format!("writing {}", conf.display()))?;
+    Ok(())
 }
 
 /// A mount left under the tree (the chroot's /proc, a bind mount) would be
@@ -352,10 +393,26 @@ pub fn outside_usr(tree: &Path) -> Vec<PathBuf> {
             continue;
         }
         if let Ok(inner) = read_sorted(&e.path()) {
-            out.extend(inner.iter().map(|i| shown.join(i.file_name())));
+            for i in inner {
+                if name == "var" && i.file_name() == "lib" && only_dpkg_link(&i.path()) {
+                    continue;
+                }
+                out.push(shown.join(i.file_name()));
+            }
         }
     }
     out
+}
+
+/// True when `var_lib` holds nothing but [`VAR_DPKG_LINK`].
+fn only_dpkg_link(var_lib: &Path) -> bool {
+    let Ok(entries) = read_sorted(var_lib) else {
+        return false;
+    };
+    let (_, target) = VAR_DPKG_LINK;
+    entries.len() == 1
+        && entries[0].file_name() == "dpkg"
+        && fs::read_link(entries[0].path()).is_ok_and(|t| t == Path::new(target))
 }
 
 #[cfg(test)]
