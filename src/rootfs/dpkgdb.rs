@@ -285,3 +285,35 @@ fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         .with_context(ctx)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootfs::unpack::{Conffile, parse_control};
+
+    #[test]
+    fn stanza_follows_dpkg_field_order() {
+        // Fields in a package's own order; dpkg moves the known ones and
+        // leaves the rest (Homepage) after Description.
+        let text = "Package: p\nVersion: 1\nHomepage: https://example.invalid\n\
+                    Architecture: amd64\nmulti-arch: same\nDepends: q\n\
+                    Description: d\n long\nPriority: optional\n";
+        let u = Unpacked {
+            control: parse_control(text).unwrap(),
+            paths: vec!["/.".into()],
+            control_files: vec![],
+            conffiles: vec![Conffile {
+                path: "/etc/p".into(),
+                flags: vec!["remove-on-upgrade".into()],
+            }],
+        };
+        assert_eq!(
+            stanza(&u).unwrap(),
+            "Package: p\nStatus: install ok unpacked\nPriority: optional\n\
+             Architecture: amd64\nMulti-Arch: same\nVersion: 1\nDepends: q\n\
+             Conffiles:\n /etc/p newconffile remove-on-upgrade\n\
+             Description: d\n long\nHomepage: https://example.invalid\n"
+        );
+        assert_eq!(info_name(&u.control), "p:amd64");
+    }
+}

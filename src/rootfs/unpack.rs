@@ -142,8 +142,10 @@ pub fn unpack_all(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<Vec<Unp
                     if failed.load(Ordering::Relaxed) {
                         break;
                     }
-                    let r = unpack_one(tree, &debs[i], &claims)
-                        .with_context(|| format!("unpacking {}", debs[i].path.display()));
+                    let d = &debs[i];
+                    let r = unpack_one(tree, d, &claims).with_context(|| {
+                        format!("unpacking {} {} ({})", d.name, d.version, d.path.display())
+                    });
                     if r.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -152,20 +154,26 @@ pub fn unpack_all(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<Vec<Unp
             });
         }
     });
+    let results: Vec<Option<Outcome>> = results
+        .into_iter()
+        .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect::<Vec<_>>();
+    // Packages left out after a failure are not the error to report.
+    let results: Vec<(Unpacked, Vec<DirMeta>)> =
+        results.into_iter().flatten().collect::<Result<_>>()?;
+    if results.len() != debs.len() {
+        bail!("unpacking stopped before every package was unpacked");
+    }
     let mut out = Vec::with_capacity(debs.len());
     let mut dirs: Vec<(String, Vec<DirMeta>)> = Vec::new();
-    for (deb, r) in debs.iter().zip(results) {
-        match r.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok((u, d))) => {
-                dirs.push((u.control.package.clone(), d));
-                out.push(u);
-            }
-            Some(Err(e)) => return Err(e),
-            None => bail!("unpacking {}: not reached after an error", deb.name),
-        }
+    for (u, d) in results {
+        dirs.push((u.control.package.clone(), d));
+        out.push(u);
     }
     // Packages share directories and race to create them; the first package
     // by name decides their metadata so that the tree is the same every time.
+    // Unlike dpkg, which leaves a directory's mtime at the time of unpacking,
+    // the archive's mtime is kept: the tree does not depend on the clock.
     dirs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut done = HashSet::new();
     for d in dirs.iter().flat_map(|(_, d)| d) {
@@ -200,13 +208,17 @@ fn unpack_one(tree: &Path, deb: &DebInput, claims: &Claims) -> Result<(Unpacked,
     };
     let text = control_files.remove(i).data;
     let control = parse_control(&String::from_utf8_lossy(&text))?;
-    if control.package != deb.name || control.version != deb.version {
+    if (&control.package, &control.version, &control.architecture)
+        != (&deb.name, &deb.version, &deb.arch)
+    {
         bail!(
-            "control says {} {}, expected {} {}",
+            "control says {} {} {}, expected {} {} {}",
             control.package,
             control.version,
+            control.architecture,
             deb.name,
-            deb.version
+            deb.version,
+            deb.arch
         );
     }
     let conffiles = match control_files.iter().find(|m| m.name == "conffiles") {
