@@ -33,7 +33,8 @@ use crate::signal;
 const CHROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// invoke-rc.d(8): a policy-rc.d that exits 101 forbids starting services.
 const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
-const POLICY_RC_D_TEXT: &str = "#!/bin/sh\n# craton: no services start while the image is built.\nexit 101\n";
+const POLICY_RC_D_TEXT: &str =
+    "#!/bin/sh\n# craton: no services start while the image is built.\nexit 101\n";
 /// Where the essential .debs are put for dpkg inside the chroot.
 const STAGE_DIR: &str = "var/cache/craton-debs";
 /// dpkg options for every call: no fsync (the tree is disposable until it
@@ -47,8 +48,10 @@ pub fn install(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<()> {
         .map(|d| order::read_relations(&d.path))
         .collect::<Result<Vec<Relations>>>()?;
     let essential = order::essential_set(&rels);
-    let (ess, rest): (Vec<DebInput>, Vec<DebInput>) =
-        debs.iter().cloned().partition(|d| essential.contains(&d.name));
+    let (ess, rest): (Vec<DebInput>, Vec<DebInput>) = debs
+        .iter()
+        .cloned()
+        .partition(|d| essential.contains(&d.name));
     tracing::info!(
         "installing {} essential and {} other packages",
         ess.len(),
@@ -98,7 +101,10 @@ pub fn install(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<()> {
     dpkg(tree, &["--configure".to_owned(), "-a".to_owned()]).context("configuring the packages")?;
     let audit = chroot_cmd(tree, "dpkg").arg("--audit").output()?;
     if !audit.is_empty() {
-        bail!("dpkg --audit is not clean:\n{}", String::from_utf8_lossy(&audit));
+        bail!(
+            "dpkg --audit is not clean:\n{}",
+            String::from_utf8_lossy(&audit)
+        );
     }
     Ok(())
 }
@@ -117,7 +123,10 @@ fn chroot_cmd(tree: &Path, program: &str) -> Cmd {
 }
 
 fn dpkg(tree: &Path, args: &[String]) -> Result<()> {
-    let out = chroot_cmd(tree, "dpkg").args(DPKG_OPTS).args(args).output()?;
+    let out = chroot_cmd(tree, "dpkg")
+        .args(DPKG_OPTS)
+        .args(args)
+        .output()?;
     tracing::debug!("dpkg: {}", String::from_utf8_lossy(&out));
     Ok(())
 }
@@ -153,7 +162,12 @@ impl Stage {
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut names = Vec::new();
         for d in debs {
-            let name = format!("{}_{}_{}.deb", d.name, d.version.replace(':', "%3a"), d.arch);
+            let name = format!(
+                "{}_{}_{}.deb",
+                d.name,
+                d.version.replace(':', "%3a"),
+                d.arch
+            );
             let dest = dir.join(&name);
             // A hard link when the cache is on the same filesystem.
             if fs::hard_link(&d.path, &dest).is_err() {
@@ -166,7 +180,10 @@ impl Stage {
     }
 
     fn paths_in_chroot(&self) -> Vec<String> {
-        self.names.iter().map(|n| format!("/{STAGE_DIR}/{n}")).collect()
+        self.names
+            .iter()
+            .map(|n| format!("/{STAGE_DIR}/{n}"))
+            .collect()
     }
 }
 

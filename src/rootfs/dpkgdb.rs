@@ -121,7 +121,11 @@ pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
     write_if_missing(&admin.join("lock-frontend"), b"", 0o640)?;
     write_if_missing(&admin.join("triggers/Lock"), b"", 0o600)?;
     write_if_missing(&admin.join("triggers/Unincorp"), b"", 0o644)?;
-    append(&admin.join("triggers/File"), file_triggers.as_bytes(), 0o644)?;
+    append(
+        &admin.join("triggers/File"),
+        file_triggers.as_bytes(),
+        0o644,
+    )?;
     explicit.sort();
     let mut by_name: Vec<(String, String)> = Vec::new();
     for (name, line) in explicit {

@@ -40,9 +40,14 @@ pub fn read_relations(deb: &Path) -> Result<Relations> {
         .next()
         .with_context(|| format!("{}: empty control file", deb.display()))??;
     let rel = |f: &str| -> Result<Vec<Alternatives>> {
-        p.get(f).map(parse_depends).transpose().map(Option::unwrap_or_default)
+        p.get(f)
+            .map(parse_depends)
+            .transpose()
+            .map(Option::unwrap_or_default)
     };
-    let name = p.get("Package").with_context(|| format!("{}: no Package", deb.display()))?;
+    let name = p
+        .get("Package")
+        .with_context(|| format!("{}: no Package", deb.display()))?;
     Ok(Relations {
         name: name.to_owned(),
         essential: p.get("Essential") == Some("yes"),
@@ -169,7 +174,10 @@ mod tests {
         ];
         let set = essential_set(&all);
         let got: Vec<&str> = set.iter().map(String::as_str).collect();
-        assert_eq!(got, ["base-files", "coreutils", "libc6", "libgcc-s1", "mawk"]);
+        assert_eq!(
+            got,
+            ["base-files", "coreutils", "libc6", "libgcc-s1", "mawk"]
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub fn base_key(lock: &Lock) -> Sha256 {
         env!("CARGO_PKG_VERSION")
     );
     for p in &lock.packages {
-        text.push_str(&format!("{} {} {} {}\n", p.name, p.version, p.arch, p.sha256));
+        text.push_str(&format!(
+            "{} {} {} {}\n",
+            p.name, p.version, p.arch, p.sha256
+        ));
     }
     Sha256::of(text.as_bytes())
 }
@@ -48,7 +51,11 @@ pub fn base_key(lock: &Lock) -> Sha256 {
 /// Builds the tree at `out` (replacing what is there) from a fetched lock.
 pub fn build(ctx: &Context, lock: &Lock, out: &Path, jobs: usize) -> Result<RootfsOutput> {
     let key = base_key(lock);
-    let base = ctx.cache.root().join("trees").join(format!("base-{}", &key.to_hex()[..16]));
+    let base = ctx
+        .cache
+        .root()
+        .join("trees")
+        .join(format!("base-{}", &key.to_hex()[..16]));
     let mut reused = true;
     if base.is_dir() {
         tracing::info!("reusing the cached base tree {}", base.display());

@@ -37,9 +37,15 @@ pub struct ToolsTree {
 
 /// The cache key of the tools tree.
 pub fn tools_key(lock: &Lock) -> Sha256 {
-    let mut text = format!("craton {} tools recipe {TOOLS_RECIPE}\n", env!("CARGO_PKG_VERSION"));
+    let mut text = format!(
+        "craton {} tools recipe {TOOLS_RECIPE}\n",
+        env!("CARGO_PKG_VERSION")
+    );
     for p in &lock.tools {
-        text.push_str(&format!("{} {} {} {}\n", p.name, p.version, p.arch, p.sha256));
+        text.push_str(&format!(
+            "{} {} {} {}\n",
+            p.name, p.version, p.arch, p.sha256
+        ));
     }
     Sha256::of(text.as_bytes())
 }
@@ -71,7 +77,11 @@ impl ToolsTree {
             .collect();
         unpack::unpack_all(tmp.path(), &debs, jobs)?;
         tmp.persist(&root)?;
-        tracing::info!("unpacked the tools tree ({} packages): {}", debs.len(), root.display());
+        tracing::info!(
+            "unpacked the tools tree ({} packages): {}",
+            debs.len(),
+            root.display()
+        );
         Ok(Self { root })
     }
 

@@ -1,0 +1,232 @@
+//! `craton rootfs` on the real container-host packages (with the stand-in
+//! artifacts of tests/container-host-test.toml): dpkg is consistent, the
+//! container tools run, units are enabled, file capabilities survive, /etc
+//! is in the factory, the stand-ins are installed, nothing lies outside /usr
+//! but the skeleton; then a profile with an overlay, an inline file, a user
+//! and an enabled unit, built twice with a changed overlay, reusing the
+//! cached base tree.
+//!
+//! It uses the default cache (~/.cache/craton or CRATON_CACHE) so that CI
+//! runs and later sessions reuse the downloads and the base tree.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+fn craton(args: &[&str]) -> support::Run {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_craton"))
+        .args(args)
+        .current_dir(root)
+        .env("CI", "true")
+        .output()
+        .expect("running craton");
+    support::Run { out }
+}
+
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running a check command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn container_host_tree_and_customisation() {
+    let work = tempfile::tempdir().unwrap();
+    let lock = work.path().join("test.lock");
+    let tree = work.path().join("tree");
+    let (lock_s, tree_s) = (lock.to_str().unwrap(), tree.to_str().unwrap());
+    craton(&[
+        "rootfs",
+        "tests/container-host-test.toml",
+        "--lock",
+        lock_s,
+        "--out",
+        tree_s,
+    ])
+    .ok();
+
+    // dpkg: consistent, and exactly the locked packages.
+    let audit = sh(Command::new("dpkg").arg("--root").arg(&tree).arg("--audit"));
+    assert_eq!(audit, "", "dpkg --audit is not clean");
+    let installed: BTreeSet<String> = sh(Command::new("dpkg-query")
+        .arg("--root")
+        .arg(&tree)
+        .args(["-W", "-f", "${Package} ${Status}\\n"]))
+    .lines()
+    .map(|l| {
+        assert!(l.ends_with(" install ok installed"), "not installed: {l}");
+        l.split(' ').next().unwrap().to_owned()
+    })
+    .collect();
+    let v: toml::Value = toml::from_str(&fs::read_to_string(&lock).unwrap()).unwrap();
+    let locked: BTreeSet<String> = v["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(installed, locked);
+
+    // The container tools run inside the tree.
+    for (prog, want) in [
+        ("docker", "Docker version"),
+        ("containerd", "containerd"),
+        ("runc", "runc version"),
+    ] {
+        let out = sh(Command::new("chroot").arg(&tree).args([prog, "--version"]));
+        assert!(out.contains(want), "{prog} --version: {out}");
+    }
+
+    // /etc lives in the factory; docker is enabled there.
+    let factory = tree.join("usr/share/factory/etc");
+    assert_eq!(
+        fs::read_dir(tree.join("etc")).unwrap().count(),
+        0,
+        "/etc is not empty"
+    );
+    assert!(
+        fs::read_to_string(factory.join("passwd"))
+            .unwrap()
+            .starts_with("root:x:0:0:")
+    );
+    let wants = factory.join("systemd/system/multi-user.target.wants/docker.service");
+    assert_eq!(
+        fs::read_link(&wants).unwrap(),
+        Path::new("/usr/lib/systemd/system/docker.service")
+    );
+
+    // A file capability set by a maintainer script (iputils-arping's
+    // postinst runs setcap) survives the cached copy and the layout. Trixie's
+    // ping has none: it relies on net.ipv4.ping_group_range.
+    let caps = sh(Command::new("getcap").arg(tree.join("usr/bin/arping")));
+    assert!(caps.contains("cap_net_raw"), "arping: {caps:?}");
+    assert!(tree.join("usr/bin/ping").is_file());
+
+    // The stand-in artifacts, where the profile puts them, with their modes.
+    let rkt = tree.join("usr/bin/rkt");
+    assert!(fs::read_to_string(&rkt).unwrap().contains("rkt stand-in"));
+    assert_eq!(mode(&rkt), 0o755);
+    assert_eq!(
+        mode(&tree.join("usr/lib/rkt/stage1-images/stage1-coreos.aci")),
+        0o644
+    );
+    assert!(
+        fs::read_to_string(tree.join("usr/bin/flanneld"))
+            .unwrap()
+            .contains("flanneld stand-in")
+    );
+    assert_eq!(mode(&tree.join("usr/bin/flanneld")), 0o755);
+
+    // Nothing outside /usr but the skeleton (docs/layout.md).
+    assert_eq!(
+        craton::rootfs::layout::outside_usr(&tree),
+        Vec::<std::path::PathBuf>::new()
+    );
+
+    // A profile with an overlay, an inline file, a user and an enabled unit;
+    // built twice with a changed overlay, the second reusing the base tree.
+    let overlay = work.path().join("overlay");
+    sh(Command::new("cp")
+        .arg("-a")
+        .arg("tests/fixtures/overlay-test")
+        .arg(&overlay)
+        .current_dir(env!("CARGO_MANIFEST_DIR")));
+    let profile = work.path().join("custom.toml");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/container-host-test.toml");
+    fs::write(
+        &profile,
+        format!(
+            r#"schema = 1
+extends = ["{}"]
+
+[system]
+hostname = "custom-test"
+overlays = ["overlay"]
+
+[units]
+enable = ["craton-test.service"]
+
+[[file]]
+path = "/etc/craton-test.conf"
+mode = "0600"
+content = "inline = true\n"
+
+[[user]]
+name = "tester"
+uid = 1500
+home = "/home/tester"
+shell = "/bin/bash"
+groups = ["docker"]
+"#,
+            base.display()
+        ),
+    )
+    .unwrap();
+    let custom = work.path().join("custom-tree");
+    let args = [
+        "rootfs",
+        profile.to_str().unwrap(),
+        "--lock",
+        lock_s,
+        "--out",
+        custom.to_str().unwrap(),
+    ];
+    craton(&args).ok();
+    let f = custom.join("usr/share/factory/etc");
+    assert_eq!(
+        fs::read_to_string(custom.join("usr/share/craton-test/overlay.txt")).unwrap(),
+        "from the test overlay\n"
+    );
+    assert_eq!(
+        fs::read_to_string(f.join("craton-test.conf")).unwrap(),
+        "inline = true\n"
+    );
+    assert_eq!(mode(&f.join("craton-test.conf")), 0o600);
+    let passwd = fs::read_to_string(f.join("passwd")).unwrap();
+    assert!(passwd.contains("tester:x:1500:"), "{passwd}");
+    assert!(
+        fs::read_to_string(f.join("group"))
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("docker:") && l.ends_with("tester"))
+    );
+    assert_eq!(
+        fs::read_link(f.join("systemd/system/multi-user.target.wants/craton-test.service"))
+            .unwrap(),
+        Path::new("/usr/lib/systemd/system/craton-test.service")
+    );
+    assert_eq!(
+        fs::read_to_string(f.join("hostname")).unwrap().trim(),
+        "custom-test"
+    );
+
+    fs::write(
+        overlay.join("usr/share/craton-test/overlay.txt"),
+        "changed\n",
+    )
+    .unwrap();
+    let second = craton(&args);
+    second.ok();
+    assert!(
+        second.stderr().contains("reusing the cached base tree"),
+        "{}",
+        second.stderr()
+    );
+    assert_eq!(
+        fs::read_to_string(custom.join("usr/share/craton-test/overlay.txt")).unwrap(),
+        "changed\n"
+    );
+}
