@@ -141,6 +141,10 @@ impl Cmd {
 
     /// Runs the command; stdout is captured and returned.
     pub fn output(&self) -> Result<Vec<u8>> {
+        self.output_both().map(|(out, _)| out)
+    }
+
+    fn output_both(&self) -> Result<(Vec<u8>, Vec<u8>)> {
         let line = self.display();
         tracing::debug!("running {line}");
         crate::signal::check()?;
@@ -159,7 +163,14 @@ impl Cmd {
             tracing::trace!("stderr of {line}: {}", String::from_utf8_lossy(&stderr));
         }
         check(&line, status, &stderr)?;
-        Ok(stdout)
+        Ok((stdout, stderr))
+    }
+
+    /// Runs the command; returns stdout and stderr together as text (for
+    /// programs that print their version or report on stderr).
+    pub fn output_all(&self) -> Result<String> {
+        let (stdout, stderr) = self.output_both()?;
+        Ok(String::from_utf8_lossy(&stdout).into_owned() + &String::from_utf8_lossy(&stderr))
     }
 
     /// Runs the command, discarding stdout.
