@@ -285,6 +285,20 @@ impl Lock {
     }
 }
 
+/// A digest of a set of locked packages for cache keys: what is made from
+/// them (`what`), craton's version, the recipe number of the stage, and
+/// each package's name, version, architecture and digest.
+pub fn set_digest(what: &str, recipe: u32, packages: &[LockedPackage]) -> Sha256 {
+    let mut text = format!(
+        "craton {} {what} recipe {recipe}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for p in packages {
+        let _ = writeln!(text, "{} {} {} {}", p.name, p.version, p.arch, p.sha256);
+    }
+    Sha256::of(text.as_bytes())
+}
+
 fn diff_lists(what: &str, key: &str, want: &[String], have: &[String], out: &mut Vec<String>) {
     for w in want.iter().filter(|w| !have.contains(w)) {
         out.push(format!(

@@ -97,16 +97,6 @@ impl Setup {
     }
 }
 
-fn names_in_lock(lock: &str) -> Vec<String> {
-    let v: toml::Value = toml::from_str(lock).unwrap();
-    v["package"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn lock_and_fetch_then_nothing_to_download() {
     let s = setup();
@@ -115,7 +105,7 @@ fn lock_and_fetch_then_nothing_to_download() {
     // fx-base is Priority: required and Pre-Depends of fx-app; fx-lib 1.2
     // satisfies `fx-lib (>= 1.1) | fx-alt`; fx-provider provides fx-virtual.
     assert_eq!(
-        names_in_lock(&lock),
+        support::lock_names(&lock, "package"),
         ["fx-app", "fx-base", "fx-lib", "fx-provider"]
     );
     assert!(
@@ -252,7 +242,7 @@ fn locked_refuses_a_changed_profile() {
     assert_eq!(s.cached(), before, "a refused fetch downloaded something");
     // Without --locked the lock is brought up to date.
     s.run(&["fetch"]).ok();
-    assert!(names_in_lock(&s.lock_text()).contains(&"fx-alt".to_owned()));
+    assert!(support::lock_names(&s.lock_text(), "package").contains(&"fx-alt".to_owned()));
 }
 
 #[test]
@@ -261,7 +251,7 @@ fn unsatisfiable_request_names_the_chain() {
     // fx-app's alternative fx-alt can stand in for fx-lib.
     let s = setup_with(FixtureRepo::new(), &["fx-app", "fx-enemy"]);
     s.run(&["lock"]).ok();
-    let names = names_in_lock(&s.lock_text());
+    let names = support::lock_names(&s.lock_text(), "package");
     assert!(
         names.contains(&"fx-alt".to_owned()) && !names.contains(&"fx-lib".to_owned()),
         "{names:?}"

@@ -15,13 +15,7 @@ use std::path::Path;
 use support::craton_real;
 
 fn lock_names(path: &Path) -> Vec<String> {
-    let v: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    v["package"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect()
+    support::lock_names(&std::fs::read_to_string(path).unwrap(), "package")
 }
 
 /// Distinct digests among the lock's packages, tools and artifacts.

@@ -71,13 +71,10 @@ fn container_host_tree_and_customisation() {
         l.split(' ').next().unwrap().to_owned()
     })
     .collect();
-    let v: toml::Value = toml::from_str(&fs::read_to_string(&lock).unwrap()).unwrap();
-    let locked: BTreeSet<String> = v["package"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect();
+    let locked: BTreeSet<String> =
+        support::lock_names(&fs::read_to_string(&lock).unwrap(), "package")
+            .into_iter()
+            .collect();
     assert_eq!(installed, locked);
 
     // The container tools run inside the tree.

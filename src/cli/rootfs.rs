@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::lock::MirrorArgs;
-use crate::context::Context;
-use crate::fetch::plan::{self, FetchSettings};
-use crate::{resolve, rootfs};
+use super::fetch::FetchArgs;
+use crate::fetch::plan;
+use crate::rootfs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,29 +16,13 @@ pub struct Args {
     /// Where to write the tree (replaced if it exists).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The lock to use (default: craton.lock beside the profile).
-    #[arg(long)]
-    pub lock: Option<PathBuf>,
-    /// Refuse to run when the lock is missing or disagrees with the profile.
-    #[arg(long)]
-    pub locked: bool,
-    /// A folder holding artifact files that cannot be downloaded here.
-    #[arg(long, value_name = "DIR")]
-    pub artifact_dir: Option<PathBuf>,
-    /// Parallel downloads and unpacking.
-    #[arg(long, short = 'j', default_value_t = crate::fetch::DEFAULT_JOBS)]
-    pub jobs: usize,
     #[command(flatten)]
-    pub mirrors: MirrorArgs,
+    pub fetch: FetchArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let ctx = Context::new(&args.profile, args.lock, args.mirrors.overrides())?;
-    let lock = resolve::current_lock(&ctx, args.locked)?;
-    let settings = FetchSettings {
-        jobs: args.jobs.max(1),
-        artifact_dir: args.artifact_dir,
-    };
+    let (ctx, lock) = args.fetch.context_and_lock(&args.profile)?;
+    let settings = args.fetch.settings();
     plan::run(&ctx, &lock, &settings)?;
     let out = rootfs::stage::build(&ctx, &lock, &args.out, settings.jobs)?;
     println!(

@@ -35,17 +35,7 @@ pub struct RootfsOutput {
 
 /// The cache key of the base tree.
 pub fn base_key(lock: &Lock) -> Sha256 {
-    let mut text = format!(
-        "craton {} base recipe {BASE_RECIPE}\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for p in &lock.packages {
-        text.push_str(&format!(
-            "{} {} {} {}\n",
-            p.name, p.version, p.arch, p.sha256
-        ));
-    }
-    Sha256::of(text.as_bytes())
+    crate::lock::set_digest("base", BASE_RECIPE, &lock.packages)
 }
 
 /// Builds the tree at `out` (replacing what is there) from a fetched lock.
@@ -63,16 +53,11 @@ pub fn build(ctx: &Context, lock: &Lock, out: &Path, jobs: usize) -> Result<Root
         reused = false;
         let start = Instant::now();
         let tmp = TempTree::beside(&base)?;
-        let debs = lock
+        let debs: Vec<DebInput> = lock
             .packages
             .iter()
-            .map(|p| DebInput {
-                name: p.name.clone(),
-                version: p.version.clone(),
-                arch: p.arch.clone(),
-                path: ctx.cache.path_of(&p.sha256),
-            })
-            .collect::<Vec<_>>();
+            .map(|p| DebInput::locked(p, &ctx.cache))
+            .collect();
         configure::install(tmp.path(), &debs, jobs)?;
         tmp.persist(&base)?;
         tracing::info!(

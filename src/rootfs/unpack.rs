@@ -60,6 +60,18 @@ pub struct DebInput {
     pub path: PathBuf,
 }
 
+impl DebInput {
+    /// The cached .deb of a locked package (fetched beforehand).
+    pub fn locked(p: &crate::lock::LockedPackage, cache: &crate::fetch::Cache) -> Self {
+        Self {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            arch: p.arch.clone(),
+            path: cache.path_of(&p.sha256),
+        }
+    }
+}
+
 /// The fields of a package's control file that the database needs to know
 /// (deb-control(5)); the whole text is kept for the status stanza.
 #[derive(Debug, Clone)]

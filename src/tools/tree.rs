@@ -37,17 +37,7 @@ pub struct ToolsTree {
 
 /// The cache key of the tools tree.
 pub fn tools_key(lock: &Lock) -> Sha256 {
-    let mut text = format!(
-        "craton {} tools recipe {TOOLS_RECIPE}\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for p in &lock.tools {
-        text.push_str(&format!(
-            "{} {} {} {}\n",
-            p.name, p.version, p.arch, p.sha256
-        ));
-    }
-    Sha256::of(text.as_bytes())
+    crate::lock::set_digest("tools", TOOLS_RECIPE, &lock.tools)
 }
 
 impl ToolsTree {
@@ -68,12 +58,7 @@ impl ToolsTree {
         let debs: Vec<DebInput> = lock
             .tools
             .iter()
-            .map(|p| DebInput {
-                name: p.name.clone(),
-                version: p.version.clone(),
-                arch: p.arch.clone(),
-                path: ctx.cache.path_of(&p.sha256),
-            })
+            .map(|p| DebInput::locked(p, &ctx.cache))
             .collect();
         unpack::unpack_all(tmp.path(), &debs, jobs)?;
         tmp.persist(&root)?;

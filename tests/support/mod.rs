@@ -166,3 +166,15 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The `name` of every `[[KEY]]` entry of a lock's text (KEY: package,
+/// tool or artifact), in file order.
+pub fn lock_names(text: &str, key: &str) -> Vec<String> {
+    let v: toml::Value = toml::from_str(text).expect("a lock is TOML");
+    v.get(key)
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+        .map(|p| p["name"].as_str().expect("entries have names").to_owned())
+        .collect()
+}
