@@ -35,6 +35,9 @@ pub struct Lock {
     /// The tools tree's packages (build-only programs), a separate closure.
     #[serde(default, rename = "tool")]
     pub tools: Vec<LockedPackage>,
+    /// The initrd's packages ([initrd] packages), a separate closure.
+    #[serde(default, rename = "initrd-package")]
+    pub initrd: Vec<LockedPackage>,
 }
 
 /// What the lock was resolved from; compared by `--locked`.
@@ -45,6 +48,9 @@ pub struct Inputs {
     pub exclude: Vec<String>,
     /// The tools tree's requested packages (craton's own list).
     pub tools: Vec<String>,
+    /// The initrd's requested packages.
+    #[serde(default)]
+    pub initrd: Vec<String>,
     /// repository name -> "suite suite ... / component component ..."
     pub repositories: BTreeMap<String, String>,
 }
@@ -94,10 +100,14 @@ impl Inputs {
         let mut tools = profile.tools.packages.clone();
         tools.sort();
         tools.dedup();
+        let mut initrd = profile.initrd.packages.clone();
+        initrd.sort();
+        initrd.dedup();
         Self {
             include,
             exclude,
             tools,
+            initrd,
             repositories,
         }
     }
@@ -110,16 +120,19 @@ impl Lock {
         mut packages: Vec<LockedPackage>,
         mut artifacts: Vec<LockedArtifact>,
         mut tools: Vec<LockedPackage>,
+        mut initrd: Vec<LockedPackage>,
     ) -> Self {
         packages.sort();
         artifacts.sort();
         tools.sort();
+        initrd.sort();
         Self {
             version: LOCK_VERSION,
             inputs,
             packages,
             artifacts,
             tools,
+            initrd,
         }
     }
 
@@ -186,14 +199,14 @@ impl Lock {
         let want = Inputs::of(profile);
         diff_lists(
             "package",
-            "include",
+            "[packages] include",
             &want.include,
             &self.inputs.include,
             &mut out,
         );
         diff_lists(
             "package",
-            "exclude",
+            "[packages] exclude",
             &want.exclude,
             &self.inputs.exclude,
             &mut out,
@@ -203,6 +216,13 @@ impl Lock {
                 "tools package `{t}` is not in the lock (made by another craton?)"
             ));
         }
+        diff_lists(
+            "package",
+            "[initrd] packages",
+            &want.initrd,
+            &self.inputs.initrd,
+            &mut out,
+        );
         for t in self.inputs.tools.iter().filter(|t| !want.tools.contains(t)) {
             out.push(format!(
                 "tools package `{t}` is in the lock but no longer a craton tool"
@@ -302,7 +322,7 @@ pub fn set_digest(what: &str, recipe: u32, packages: &[LockedPackage]) -> Sha256
 fn diff_lists(what: &str, key: &str, want: &[String], have: &[String], out: &mut Vec<String>) {
     for w in want.iter().filter(|w| !have.contains(w)) {
         out.push(format!(
-            "{what} `{w}` is in the profile's [packages] {key} but not in the lock"
+            "{what} `{w}` is in the profile's {key} but not in the lock"
         ));
     }
     for h in have.iter().filter(|h| !want.contains(h)) {
@@ -361,6 +381,7 @@ files = [{ destination = "/usr/bin/rkt", mode = "0755" }]
             pkgs,
             Lock::artifacts_of(p),
             vec![pkg("e2fsprogs", "1.47.2-3")],
+            vec![],
         )
     }
 
@@ -406,7 +427,7 @@ files = [{ destination = "/usr/bin/rkt", mode = "0755" }]
         let d = lock.differences(&q);
         assert_eq!(d.len(), 4, "{d:#?}");
         assert!(d[0].contains("`docker.io` is in the profile's [packages] include"));
-        assert!(d[1].contains("`bash` is in the lock's include"));
+        assert!(d[1].contains("`bash` is in the lock's [packages] include"));
         assert!(d[2].contains("repository `debian` is `trixie / main` in the profile"));
         assert!(d[3].starts_with("artifact `rkt` differs: sha256 is"));
         let err = lock

@@ -55,16 +55,27 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
         },
     )
     .context("resolving the tools tree")?;
+    let initrd = resolve::resolve(
+        &universe,
+        &Request {
+            include: profile.initrd.packages.clone(),
+            exclude: Vec::new(),
+            with_required: false,
+        },
+    )
+    .context("resolving the initrd's packages")?;
     tracing::info!(
-        "resolved {} packages for the image, {} for the tools tree",
+        "resolved {} packages for the image, {} for the tools tree, {} for the initrd",
         image.len(),
-        tools.len()
+        tools.len(),
+        initrd.len()
     );
     Ok(Lock::new(
         Inputs::of(profile),
         image.iter().map(|p| locked(p)).collect(),
         Lock::artifacts_of(profile),
         tools.iter().map(|p| locked(p)).collect(),
+        initrd.iter().map(|p| locked(p)).collect(),
     ))
 }
 

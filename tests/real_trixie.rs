@@ -18,11 +18,11 @@ fn lock_names(path: &Path) -> Vec<String> {
     support::lock_names(&std::fs::read_to_string(path).unwrap(), "package")
 }
 
-/// Distinct digests among the lock's packages, tools and artifacts.
+/// Distinct digests among the lock's packages (image, tools, initrd) and artifacts.
 fn unique_files(path: &Path) -> usize {
     let v: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut all = std::collections::BTreeSet::new();
-    for key in ["package", "tool", "artifact"] {
+    for key in ["package", "tool", "initrd-package", "artifact"] {
         for e in v.get(key).and_then(|x| x.as_array()).into_iter().flatten() {
             all.insert(e["sha256"].as_str().unwrap().to_owned());
         }

@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, lock: &Lock, settings: &FetchSettings) -> Result<Repor
 pub fn items(ctx: &Context, lock: &Lock) -> Result<Vec<Item>> {
     let mut mirrors = BTreeMap::new();
     let mut out = Vec::with_capacity(lock.packages.len() + lock.tools.len() + lock.artifacts.len());
-    for p in lock.packages.iter().chain(&lock.tools) {
+    for p in lock.packages.iter().chain(&lock.tools).chain(&lock.initrd) {
         if !mirrors.contains_key(&p.repository) {
             let repo = ctx.repository(&p.repository).ok_or_else(|| {
                 anyhow!(
