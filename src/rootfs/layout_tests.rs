@@ -36,7 +36,8 @@ fn debian_like() -> tempfile::TempDir {
     fs::create_dir_all(r.join("var/tmp")).unwrap();
     fs::set_permissions(r.join("var/tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
     fs::write(r.join("var/lib/dpkg/status"), "Package: x\n").unwrap();
-    fs::write(r.join("var/lib/dpkg/odd name%"), "").unwrap();
+    fs::create_dir_all(r.join("var/lib/misc")).unwrap();
+    fs::write(r.join("var/lib/misc/odd name%"), "").unwrap();
     symlink("/run", r.join("var/run")).unwrap();
     fs::create_dir_all(r.join("root")).unwrap();
     fs::write(r.join("root/.profile"), "# root\n").unwrap();
@@ -90,10 +91,13 @@ fn a_debian_tree_becomes_usr_and_a_skeleton() {
     assert_eq!(fs::read_dir(r.join("etc")).unwrap().count(), 0);
     assert_eq!(read("usr/lib/modules/6.12.9-amd64/vmlinuz"), "kernel");
     assert_eq!(read("usr/lib/modules/6.12.9-amd64/config"), "CONFIG_X=y");
+    // dpkg's database moved into /usr, linked from /var/lib/dpkg.
+    assert_eq!(read("usr/lib/sysimage/dpkg/status"), "Package: x\n");
     assert_eq!(
-        read("usr/share/factory/var/lib/dpkg/status"),
-        "Package: x\n"
+        fs::read_link(r.join("var/lib/dpkg")).unwrap(),
+        Path::new("../../usr/lib/sysimage/dpkg")
     );
+    assert!(!factory.join("var/lib/dpkg").exists());
     assert_eq!(read("usr/share/factory/root/.profile"), "# root\n");
 
     let uid = fs::metadata(r).unwrap().uid();
@@ -104,9 +108,8 @@ fn a_debian_tree_becomes_usr_and_a_skeleton() {
             "# /var as the image built it, recreated at boot from /usr/share/factory/var\n\
              # (written by craton's layout step; see docs/layout.md).\n\
              d /var/lib 0755 {uid} {gid} -\n\
-             d /var/lib/dpkg 0755 {uid} {gid} -\n\
-             C \"/var/lib/dpkg/odd name%%\" - - - - \"/usr/share/factory/var/lib/dpkg/odd name%%\"\n\
-             C /var/lib/dpkg/status - - - - /usr/share/factory/var/lib/dpkg/status\n\
+             d /var/lib/misc 0755 {uid} {gid} -\n\
+             C \"/var/lib/misc/odd name%%\" - - - - \"/usr/share/factory/var/lib/misc/odd name%%\"\n\
              L /var/run - - - - /run\n\
              d /var/tmp 1777 {uid} {gid} -\n"
         )
