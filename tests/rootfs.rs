@@ -105,6 +105,20 @@ fn container_host_tree_and_customisation() {
         Path::new("/usr/lib/systemd/system/docker.service")
     );
 
+    // The flannel drop-in runs the package's own dockerd command line, plus
+    // flannel's options.
+    let unit = fs::read_to_string(tree.join("usr/lib/systemd/system/docker.service")).unwrap();
+    let packaged = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    let dropin =
+        fs::read_to_string(tree.join("usr/lib/systemd/system/docker.service.d/40-flannel.conf"))
+            .unwrap();
+    let ours = dropin
+        .lines()
+        .filter(|l| l.starts_with("ExecStart="))
+        .last()
+        .unwrap();
+    assert_eq!(ours, format!("{packaged} $DOCKER_NETWORK_OPTIONS"));
+
     // A file capability set by a maintainer script (iputils-arping's
     // postinst runs setcap) survives the cached copy and the layout. Trixie's
     // ping has none: it relies on net.ipv4.ping_group_range.
