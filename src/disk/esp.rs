@@ -195,8 +195,14 @@ pub fn write(
     for f in files {
         copy_in(&fs, f).with_context(|| format!("writing {} on the ESP", f.path))?;
     }
+    // fatfs leaves FSInfo's free-cluster count "unknown" after a format;
+    // counting once makes unmount record it, as mkfs.fat would.
+    fs.stats()
+        .with_context(|| format!("counting the free clusters of {}", part.label))?;
     fs.unmount()
-        .with_context(|| format!("closing the FAT filesystem of {}", part.label))
+        .with_context(|| format!("closing the FAT filesystem of {}", part.label))?;
+    super::fat_fixup::fix_dot_entries(disk, part.offset())
+        .with_context(|| format!("repairing the folders of {}", part.label))
 }
 
 fn copy_in(fs: &FileSystem<Region<'_>>, f: &EspFile) -> Result<()> {

@@ -23,6 +23,7 @@ use crate::profile::Disk;
 mod bios;
 mod esp;
 mod ext4;
+mod fat_fixup;
 mod gpt;
 mod image;
 #[cfg(test)]
