@@ -398,11 +398,6 @@ fn boot_to_grub_cfg(img: &Path, firmware: &[&str]) -> Option<String> {
         return None;
     }
     let log = img.with_extension("serial.log");
-    let accel = if Path::new("/dev/kvm").exists() {
-        "kvm:tcg"
-    } else {
-        "tcg"
-    };
     // grub.cfg halts; the timeout only bounds a hung boot, whose log then
     // fails the assertions below.
     let _ = Cmd::new("timeout")
