@@ -472,3 +472,78 @@ fn uefi_boots_shim_and_grub_to_grub_cfg() {
         );
     }
 }
+
+#[test]
+fn grubenv_reads_like_grub_editenvs() {
+    let work = tempfile::tempdir().unwrap();
+    let vars = [
+        ("ORDER", "A B"),
+        ("A_OK", "1"),
+        ("B_OK", "0"),
+        ("A_TRY", "0"),
+    ];
+    let lines = "ORDER=A B\nA_OK=1\nB_OK=0\nA_TRY=0\n";
+    let editenv = |path: &Path| tools().cmd("grub-editenv").unwrap().arg(path);
+    // GRUB's own reader lists our block's variables.
+    let ours = work.path().join("ours");
+    fs::write(&ours, disk::grubenv(&vars).unwrap()).unwrap();
+    let listed = editenv(&ours).arg("list").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&listed), lines);
+    // And grub-editenv's block has the same size and variable lines (it
+    // adds a "# WARNING" comment line, which readers skip).
+    let theirs = work.path().join("theirs");
+    editenv(&theirs).arg("create").run().unwrap();
+    let mut set = editenv(&theirs).arg("set");
+    for (k, v) in vars {
+        set = set.arg(format!("{k}={v}"));
+    }
+    set.run().unwrap();
+    let theirs = fs::read_to_string(&theirs).unwrap();
+    assert_eq!(theirs.len(), 1024);
+    let var_lines: String = theirs
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(var_lines, lines);
+}
+
+#[test]
+fn a_usr_image_too_large_fails_and_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let big = dir.join("usr.img");
+    fs::File::create(&big)
+        .unwrap()
+        .set_len(Mib(3).bytes())
+        .unwrap();
+    let tree = dir.join("tree");
+    fs::create_dir(&tree).unwrap();
+    let spec = DiskSpec {
+        sizes: DiskSizes {
+            esp: Mib(64),
+            bios_boot: Mib(1),
+            usr: Mib(2),
+            oem: Mib(8),
+            root: Mib(8),
+            total_multiple: Mib(1),
+        },
+        guids: DiskGuids::from_seed(&Sha256::of(b"too large")),
+        usr_a: big,
+        usr_b: UsrB::Empty,
+        esp_files: Vec::new(),
+        root_tree: tree,
+        oem_files: Vec::new(),
+        root_label: disk::ROOT_FS_LABEL.into(),
+        oem_label: disk::OEM_FS_LABEL.into(),
+        epoch: 0,
+    };
+    let out = dir.join("out").join("disk.raw");
+    fs::create_dir(out.parent().unwrap()).unwrap();
+    // No tools are needed before the /usr copy fails.
+    let err = disk::write_disk(&spec, &ToolsTree::at(dir.join("no-tools")), &out).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("does not fit in USR-A"), "{msg}");
+    let left: Vec<_> = fs::read_dir(out.parent().unwrap()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

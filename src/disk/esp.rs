@@ -192,6 +192,16 @@ pub fn write(
         FsOptions::new().time_provider(clock),
     )
     .with_context(|| format!("opening the FAT filesystem of {}", part.label))?;
+    // fatfs formats a partition with too few clusters for FAT32 (65525,
+    // Microsoft fatgen103) without complaint, but every reader, fatfs
+    // included, then takes it for FAT16.
+    if fs.fat_type() != FatType::Fat32 {
+        bail!(
+            "{} ({}) is too small for FAT32, which needs 65525 clusters",
+            part.label,
+            super::Mib(part.len() >> 20)
+        );
+    }
     for f in files {
         copy_in(&fs, f).with_context(|| format!("writing {} on the ESP", f.path))?;
     }

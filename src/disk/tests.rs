@@ -186,3 +186,80 @@ fn type_guids_match_the_specifications() {
         assert_eq!(kind.type_guid(), uuid::Uuid::from_str(want).unwrap());
     }
 }
+
+/// fatfs 0.3.6 alone leaves [LFN(.), ., LFN(..), ..] at the start of a
+/// new folder; after `esp::write` the folder starts with `.` and `..`,
+/// and a first-level folder's `..` is cluster 0.
+#[test]
+fn esp_folders_start_with_dot_entries() {
+    use std::os::unix::fs::FileExt;
+    let file = tempfile::tempfile().unwrap();
+    let part = PartInfo {
+        kind: PartKind::Esp,
+        label: "EFI-SYSTEM".into(),
+        number: 1,
+        first_lba: 2048,
+        last_lba: 2048 + Mib(40).sectors() - 1,
+        type_guid: PartKind::Esp.type_guid(),
+        part_guid: uuid::Uuid::nil(),
+    };
+    file.set_len(Mib(42).bytes()).unwrap();
+    let files = vec![EspFile {
+        path: "/EFI/BOOT/grubx64.efi".into(),
+        source: Source::Bytes(b"grub".to_vec()),
+    }];
+    esp::write(&file, &part, &files, 0x1234_5678, 1_700_000_000).unwrap();
+
+    let read = |at: u64, n: usize| {
+        let mut b = vec![0u8; n];
+        file.read_exact_at(&mut b, part.offset() + at).unwrap();
+        b
+    };
+    let bs = read(0, 512);
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([bs[o], bs[o + 1]]));
+    let u32_at = |o: usize| u64::from(u32::from_le_bytes(bs[o..o + 4].try_into().unwrap()));
+    let cluster_bytes = u16_at(11) * u64::from(bs[13]);
+    let data = (u16_at(14) + u64::from(bs[16]) * u32_at(36)) * u16_at(11);
+    let cluster = |c: u64| data + (c - 2) * cluster_bytes;
+    let entry_cluster = |e: &[u8]| {
+        (u64::from(u16::from_le_bytes([e[20], e[21]])) << 16)
+            | u64::from(u16::from_le_bytes([e[26], e[27]]))
+    };
+    let root = read(cluster(u32_at(44)), 512);
+    let efi = root
+        .chunks(32)
+        .find(|e| &e[..11] == b"EFI        " && e[11] & 0x10 != 0)
+        .expect("no EFI folder in the root");
+    let efi_dir = read(cluster(entry_cluster(efi)), 512);
+    assert_eq!(&efi_dir[..11], b".          ");
+    assert_eq!(&efi_dir[32..43], b"..         ");
+    assert_eq!(
+        entry_cluster(&efi_dir[32..64]),
+        0,
+        "first-level .. is the root"
+    );
+    let boot = efi_dir
+        .chunks(32)
+        .find(|e| &e[..11] == b"BOOT       " && e[11] & 0x10 != 0)
+        .expect("no BOOT folder in /EFI");
+    let boot_dir = read(cluster(entry_cluster(boot)), 512);
+    assert_eq!(&boot_dir[..11], b".          ");
+    assert_eq!(entry_cluster(&boot_dir[32..64]), entry_cluster(efi));
+}
+
+#[test]
+fn esp_too_small_for_fat32_is_an_error() {
+    let file = tempfile::tempfile().unwrap();
+    file.set_len(Mib(9).bytes()).unwrap();
+    let part = PartInfo {
+        kind: PartKind::Esp,
+        label: "EFI-SYSTEM".into(),
+        number: 1,
+        first_lba: 2048,
+        last_lba: 2048 + Mib(8).sectors() - 1,
+        type_guid: PartKind::Esp.type_guid(),
+        part_guid: uuid::Uuid::nil(),
+    };
+    let err = esp::write(&file, &part, &[], 1, 0).unwrap_err();
+    assert!(format!("{err:#}").contains("FAT32"), "{err:#}");
+}
