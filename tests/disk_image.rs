@@ -9,7 +9,7 @@
 //! into the default cache), once for all tests of this file.
 
 use std::fs;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -72,6 +72,10 @@ fn spec(dir: &Path) -> DiskSpec {
         fs::create_dir_all(tree.join(d)).unwrap();
     }
     fs::write(tree.join("usr/bin/not-on-root"), "x").unwrap();
+    for (d, mode) in [("root", 0o700), ("tmp", 0o1777)] {
+        fs::create_dir(tree.join(d)).unwrap();
+        fs::set_permissions(tree.join(d), fs::Permissions::from_mode(mode)).unwrap();
+    }
     std::os::unix::fs::symlink("usr/bin", tree.join("bin")).unwrap();
     std::os::unix::fs::symlink("../../usr/lib/sysimage/dpkg", tree.join("var/lib/dpkg")).unwrap();
 
@@ -357,6 +361,25 @@ fn disk_image_is_valid_and_reproducible() {
         "/usr is not empty on ROOT: {usr_dir}"
     );
     assert!(debugfs("ROOT.ext4", "stat /bin").contains("Fast link dest: \"usr/bin\""));
+    assert!(
+        debugfs("ROOT.ext4", "stat /var/lib/dpkg")
+            .contains("Fast link dest: \"../../usr/lib/sysimage/dpkg\"")
+    );
+    // Modes and owners come from the tree; times are the epoch.
+    for (path, mode) in [("/root", "0700"), ("/tmp", "01777"), ("/usr", "0755")] {
+        let stat = debugfs("ROOT.ext4", &format!("stat {path}"));
+        assert!(stat.contains(&format!("Mode:  {mode} ")), "{path}: {stat}");
+        assert!(
+            stat.contains("User:     0   Group:     0"),
+            "{path}: {stat}"
+        );
+        for t in ["ctime", "mtime", "crtime"] {
+            assert!(
+                stat.contains(&format!("{t}: 0x6553f100:")),
+                "{path}: {stat}"
+            );
+        }
+    }
     assert_eq!(debugfs("OEM.ext4", "cat /oem-release"), "ID=qemu\n");
     assert!(debugfs("OEM.ext4", "cat /grub/oem.cfg").contains("set oem=qemu"));
 
