@@ -9,6 +9,13 @@
 //! filesystem UUIDs) come from a seed, so the same inputs give the same
 //! bytes, and the caller knows USR-A's PARTUUID before the disk exists (it
 //! goes into slot.cfg on the ESP).
+//!
+//! Use: `DiskGuids::from_seed(&seed)` first (its `part(PartKind::Usr(
+//! Slot::A))` is the PARTUUID for the kernel command line), build the ESP
+//! list (shim as /EFI/BOOT/BOOTX64.EFI, grubx64.efi and mmx64.efi beside
+//! it, /EFI/debian/grub.cfg and /grub/grub.cfg, /grub/grubenv from
+//! [`grubenv`], /craton/a/{vmlinuz,initrd,slot.cfg}), then [`write_disk`].
+//! Not here: grub.cfg text, the verity tree, the initrd, output formats.
 
 use std::fmt;
 use std::ops::Not;
