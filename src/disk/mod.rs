@@ -43,7 +43,7 @@ pub use image::write_disk;
 /// Logical sector size of the image (DESIGN.md: 512-byte sectors).
 pub const SECTOR: u64 = 512;
 
-/// A size in MiB, the unit of the profile's [disk] table and of the
+/// A size in MiB, the unit of the profile's `[disk]` table and of the
 /// partition alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Mib(pub u64);
@@ -149,7 +149,7 @@ impl PartKind {
     }
 }
 
-/// Partition sizes (profile [disk]).
+/// Partition sizes (profile `[disk]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskSizes {
     pub esp: Mib,
