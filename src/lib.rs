@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod context;
 pub mod digest;
+pub mod disk;
 pub mod error;
 pub mod fetch;
 pub mod http;

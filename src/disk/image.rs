@@ -1,0 +1,154 @@
+//! `write_disk`: the image file from a [`DiskSpec`], in the order that lets
+//! each writer see a finished neighbour: content first (USR, ESP, BIOS
+//! boot code, ext4), the GPT and the MBR's boot code last.
+//!
+//! The image is a sparse file of its final size; only data is written.
+//! It is made beside `out` and renamed into place at the end, so a failed
+//! build leaves nothing half-written.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::ext4::{self, Ext4};
+use super::{DiskInfo, DiskSpec, PartInfo, PartKind, Slot, UsrB, bios, esp, gpt};
+use crate::tools::ToolsTree;
+
+/// Chunk size for copying the /usr image; all-zero chunks are skipped
+/// (the file is sparse and already reads as zero there).
+const CHUNK: usize = 1024 * 1024;
+
+/// Writes the disk image `out` and says where everything went.
+pub fn write_disk(spec: &DiskSpec, tools: &ToolsTree, out: &Path) -> Result<DiskInfo> {
+    let (parts, size) = gpt::layout(&spec.sizes, &spec.guids)?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".craton-disk-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary image in {}", dir.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix(".craton-disk-work-")
+        .tempdir_in(dir)
+        .with_context(|| format!("creating a work folder in {}", dir.display()))?;
+    let part = |kind| find(&parts, kind);
+    {
+        let mut file = tmp.as_file().try_clone().context("opening the image")?;
+        file.set_len(size)
+            .with_context(|| format!("sizing the image to {size} bytes"))?;
+
+        let usr_a = part(PartKind::Usr(Slot::A))?;
+        copy_usr(&spec.usr_a, &file, usr_a)?;
+        if spec.usr_b == UsrB::CopyOfA {
+            copy_usr(&spec.usr_a, &file, part(PartKind::Usr(Slot::B))?)?;
+        }
+
+        esp::write(
+            &file,
+            part(PartKind::Esp)?,
+            &spec.esp_files,
+            spec.guids.esp_volume_id,
+            spec.epoch,
+        )?;
+        bios::write_core(tools, work.path(), &file, part(PartKind::BiosBoot)?)?;
+
+        let oem_dir = work.path().join("oem");
+        std::fs::create_dir(&oem_dir).context("creating the OEM staging folder")?;
+        ext4::stage_files(&spec.oem_files, &oem_dir, spec.epoch)?;
+        let oem = Ext4 {
+            label: &spec.oem_label,
+            uuid: spec.guids.oem_fs,
+            hash_seed: spec.guids.oem_hash_seed,
+            epoch: spec.epoch,
+        };
+        ext4::make(tools, &oem, &oem_dir, tmp.path(), part(PartKind::Oem)?)?;
+
+        let root_dir = work.path().join("root");
+        std::fs::create_dir(&root_dir).context("creating the ROOT staging folder")?;
+        ext4::stage_root(&spec.root_tree, &root_dir, spec.epoch)?;
+        let root = Ext4 {
+            label: &spec.root_label,
+            uuid: spec.guids.root_fs,
+            hash_seed: spec.guids.root_hash_seed,
+            epoch: spec.epoch,
+        };
+        ext4::make(tools, &root, &root_dir, tmp.path(), part(PartKind::Root)?)?;
+
+        // mke2fs must not have grown the file past the backup GPT's place.
+        let len = file.metadata().context("reading the image's size")?.len();
+        if len != size {
+            bail!("the image is {len} bytes after mke2fs, expected {size}");
+        }
+        gpt::write(&mut file, size, &parts, spec.guids.disk)?;
+        bios::write_mbr(tools, &file, part(PartKind::BiosBoot)?)?;
+        file.sync_all().context("syncing the image")?;
+    }
+    tmp.persist(out)
+        .with_context(|| format!("renaming the image to {}", out.display()))?;
+    tracing::info!("wrote the disk image {} ({size} bytes)", out.display());
+    Ok(DiskInfo {
+        path: out.to_path_buf(),
+        size,
+        partitions: parts,
+        disk_guid: spec.guids.disk,
+    })
+}
+
+fn find(parts: &[PartInfo], kind: PartKind) -> Result<&PartInfo> {
+    parts
+        .iter()
+        .find(|p| p.kind == kind)
+        .with_context(|| format!("no {} partition in the layout", kind.label()))
+}
+
+/// Copies the /usr image to the start of a USR partition.
+fn copy_usr(image: &Path, disk: &File, part: &PartInfo) -> Result<()> {
+    let mut src = File::open(image).with_context(|| format!("opening {}", image.display()))?;
+    let len = src
+        .metadata()
+        .with_context(|| format!("reading {}", image.display()))?
+        .len();
+    if len > part.len() {
+        bail!(
+            "the /usr image {} ({len} bytes) does not fit in {} ({} bytes)",
+            image.display(),
+            part.label,
+            part.len()
+        );
+    }
+    let mut buf = vec![0u8; CHUNK];
+    let mut at = 0u64;
+    loop {
+        let n = read_full(&mut src, &mut buf)
+            .with_context(|| format!("reading {}", image.display()))?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            disk.write_all_at(&buf[..n], part.offset() + at)
+                .with_context(|| format!("writing the /usr image into {}", part.label))?;
+        }
+        at += n as u64;
+    }
+    if at != len {
+        bail!("{} changed while it was copied", image.display());
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the end of the file.
+fn read_full(src: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
