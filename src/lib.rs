@@ -10,6 +10,7 @@ pub mod digest;
 pub mod error;
 pub mod fetch;
 pub mod http;
+pub mod initrd;
 pub mod lock;
 pub mod process;
 pub mod profile;
