@@ -14,6 +14,7 @@
 
 use std::fs;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -194,7 +195,9 @@ fn initrd_boots_in_qemu() {
         info.kernel_version,
         info.modules
     );
-    assert_eq!(fs::metadata(&out).unwrap().len(), info.size);
+    let meta = fs::metadata(&out).unwrap();
+    assert_eq!(meta.len(), info.size);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
     // Every platform module is shipped or built in; dependencies came along.
     for m in [
         "virtio_blk",

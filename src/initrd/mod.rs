@@ -17,7 +17,7 @@ mod tests;
 
 use std::fs;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -48,8 +48,12 @@ const ENABLE_DIR: &str = "etc/systemd/system";
 /// its default folders (merged /usr) without a cache.
 const MASK: &[&str] = &["ldconfig.service"];
 /// What an initrd has no use for: documentation, translations, shell
-/// completions, and iconv's converters (systemd and udev call no iconv).
+/// completions, iconv's converters (systemd and udev call no iconv), and
+/// the hardware database's sources: udev reads only the compiled
+/// hwdb.bin, which no package ships and systemd-hwdb-update.service does
+/// not build in an initrd (ConditionNeedsUpdate=/etc is false there).
 const TRIM: &[&str] = &[
+    "usr/lib/udev/hwdb.d",
     "usr/share/doc",
     "usr/share/man",
     "usr/share/info",
@@ -66,6 +70,8 @@ const TRIM: &[&str] = &[
 /// 22.4 MB in 42 s and 19 gives 20.2 MB in 126 s. 9 is where the curve
 /// flattens; the levels past it cost minutes for a tenth of the size.
 const ZSTD_LEVEL: i32 = 9;
+/// The initrd file's mode, as Debian installs its kernels.
+const OUTPUT_MODE: u32 = 0o644;
 
 /// What [`build`] made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +268,10 @@ fn pack(tree: &Path, out: &Path, epoch: u64) -> Result<(u64, u64)> {
     tmp.as_file()
         .sync_all()
         .with_context(|| format!("syncing {}", out.display()))?;
+    // A temporary file is private (0600); an initrd holds nothing secret.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(OUTPUT_MODE))
+        .with_context(|| format!("setting the mode of {}", out.display()))?;
     let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
     tmp.persist(out)
         .with_context(|| format!("moving the initrd to {}", out.display()))?;

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 use super::cpio::{self, HEADER_LEN, MAGIC, TRAILER};
-use super::modules::{ModuleIndex, canonical};
+use super::modules::{ModuleIndex, canonical, kernel_version};
 use super::users::Accounts;
 use super::{initrd_release, install_section};
 
@@ -315,4 +315,26 @@ fn install_sections_become_links() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn exactly_one_kernel() {
+    let d = tempfile::tempdir().unwrap();
+    let mods = d.path().join("usr/lib/modules");
+    fs::create_dir_all(&mods).unwrap();
+    let err = kernel_version(d.path()).unwrap_err().to_string();
+    assert!(err.contains("no kernel"), "{err}");
+    for v in ["6.1.0-1-amd64", "6.12.0-1-amd64"] {
+        fs::create_dir_all(mods.join(v)).unwrap();
+        fs::write(mods.join(v).join("modules.dep"), "").unwrap();
+    }
+    let err = kernel_version(d.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("several kernels") && err.contains("6.1.0-1-amd64"),
+        "{err}"
+    );
+    fs::remove_dir_all(mods.join("6.1.0-1-amd64")).unwrap();
+    // A folder without modules.dep (left by a removed kernel) does not count.
+    fs::create_dir_all(mods.join("5.10.0-old")).unwrap();
+    assert_eq!(kernel_version(d.path()).unwrap(), "6.12.0-1-amd64");
 }
