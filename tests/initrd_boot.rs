@@ -6,9 +6,9 @@
 //!
 //! The test unit is not in the initrd: it travels in a second, uncompressed
 //! cpio placed before the built one in the same initrd file, which the
-//! kernel unpacks in order (buffer-format.rst: "the initramfs buffer can
-//! contain multiple archives"), as initramfs-tools does with early
-//! microcode. Needs the image tree of the real packages (CRATON_TEST_ROOTFS,
+//! kernel unpacks in order (buffer-format.rst's grammar: initramfs :=
+//! ("\0" | cpio_archive | cpio_compressed_archive)*), as initramfs-tools
+//! does with early microcode. Needs the image tree of the real packages (CRATON_TEST_ROOTFS,
 //! default /var/tmp/craton-tree, as `craton rootfs` makes it) and
 //! qemu-system-x86_64; skipped with a message without them.
 

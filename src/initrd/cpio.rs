@@ -25,8 +25,8 @@ pub const MAGIC: &[u8; 6] = b"070701";
 pub const HEADER_LEN: usize = 6 + 13 * 8;
 /// The name of the entry that ends an archive (buffer-format.rst).
 pub const TRAILER: &str = "TRAILER!!!";
-/// Names and data are padded to a multiple of 4 bytes (buffer-format.rst:
-/// "pad to a multiple of 4 bytes").
+/// Headers and data start 4-byte aligned (buffer-format.rst's grammar:
+/// cpio_file := ALGN(4) + cpio_header + filename + "\0" + ALGN(4) + data).
 const ALIGN: u64 = 4;
 
 /// File type bits of st_mode (inode(7)).
