@@ -11,6 +11,7 @@ pub mod disk;
 pub mod error;
 pub mod fetch;
 pub mod http;
+pub mod initrd;
 pub mod lock;
 pub mod process;
 pub mod profile;
