@@ -417,6 +417,11 @@ fn boot_to_grub_cfg(img: &Path, firmware: &[&str]) -> Option<String> {
         .run()
         .is_err()
     {
+        // .ci/run installs QEMU: in CI its absence is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-system-x86_64 is missing in CI"
+        );
         eprintln!("qemu-system-x86_64 is not installed: boot not checked");
         return None;
     }
@@ -468,6 +473,7 @@ fn uefi_boots_shim_and_grub_to_grub_cfg() {
     let code = Path::new("/usr/share/OVMF/OVMF_CODE_4M.fd");
     let vars = Path::new("/usr/share/OVMF/OVMF_VARS_4M.fd");
     if !code.is_file() || !vars.is_file() {
+        assert!(std::env::var_os("CI").is_none(), "OVMF is missing in CI");
         eprintln!("OVMF is not installed: UEFI boot not checked");
         return;
     }

@@ -8,14 +8,16 @@
 //! cpio placed before the built one in the same initrd file, which the
 //! kernel unpacks in order (buffer-format.rst's grammar: initramfs :=
 //! ("\0" | cpio_archive | cpio_compressed_archive)*), as initramfs-tools
-//! does with early microcode. Needs the image tree of the real packages (CRATON_TEST_ROOTFS,
-//! default /var/tmp/craton-tree, as `craton rootfs` makes it) and
-//! qemu-system-x86_64; skipped with a message without them.
+//! does with early microcode. The image tree of the real packages comes from
+//! `craton rootfs` (tests/support); qemu-system-x86_64 must be installed
+//! (in CI a missing one fails the test).
+
+mod support;
 
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -88,22 +90,6 @@ fn test_archive() -> Vec<u8> {
     w.finish().unwrap().0
 }
 
-fn rootfs() -> Option<PathBuf> {
-    let p = std::env::var_os("CRATON_TEST_ROOTFS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/craton-tree"));
-    p.join("usr/lib/modules").is_dir().then_some(p)
-}
-
-fn have(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// The last `n` lines of the serial log, for failure messages.
 fn tail(log: &str, n: usize) -> String {
     let lines: Vec<&str> = log.lines().collect();
@@ -159,14 +145,11 @@ fn boot(kernel: &Path, initrd: &Path, log: &Path) -> (String, Option<Duration>) 
 
 #[test]
 fn initrd_boots_in_qemu() {
-    let Some(rootfs) = rootfs() else {
-        eprintln!("skipped: no image tree (set CRATON_TEST_ROOTFS or run craton rootfs)");
-        return;
-    };
-    if !have("qemu-system-x86_64") {
+    if !support::have_program("qemu-system-x86_64") {
         eprintln!("skipped: qemu-system-x86_64 is not installed");
         return;
     }
+    let rootfs = support::rootfs_tree();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = tempfile::tempdir().unwrap();
     let ctx = Context::new(

@@ -178,3 +178,52 @@ pub fn lock_names(text: &str, key: &str) -> Vec<String> {
         .map(|p| p["name"].as_str().expect("entries have names").to_owned())
         .collect()
 }
+
+/// The root filesystem tree of tests/container-host-test.toml (the real
+/// trixie packages), built once per test binary with `craton rootfs` into
+/// cargo's test folder, using the default cache (the base tree is cached, so
+/// this is quick after the first build). CRATON_TEST_ROOTFS names an
+/// existing tree instead.
+pub fn rootfs_tree() -> PathBuf {
+    static TREE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TREE.get_or_init(|| {
+        if let Some(p) = std::env::var_os("CRATON_TEST_ROOTFS") {
+            return PathBuf::from(p);
+        }
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-rootfs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let tree = dir.join("tree");
+        let lock = dir.join("test.lock");
+        let out = Command::new(env!("CARGO_BIN_EXE_craton"))
+            .args(["rootfs", "tests/container-host-test.toml", "--lock"])
+            .arg(&lock)
+            .arg("--out")
+            .arg(&tree)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CI", "true")
+            .output()
+            .expect("running craton rootfs");
+        assert!(
+            out.status.success(),
+            "craton rootfs failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tree
+    })
+    .clone()
+}
+
+/// True when `program` runs; in CI (CI set) a missing program is a test
+/// failure, because .ci/run installs everything the tests need.
+pub fn have_program(program: &str) -> bool {
+    let ok = Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("{program} is missing; .ci/run should have installed it");
+    }
+    ok
+}
