@@ -1,0 +1,1 @@
+//! The QEMU runner (written in the next commits).
