@@ -1,1 +1,656 @@
-//! The QEMU runner (written in the next commits).
+//! The QEMU runner: boots an image (BIOS or UEFI with OVMF) or a kernel,
+//! streams the serial console to a log file and memory, and stops when a
+//! marker line appears, on timeout, or on SIGINT/SIGTERM.
+//!
+//! It also turns test units into systemd credentials (SMBIOS type 11,
+//! systemd.system-credentials(7)): DESIGN.md "Platforms: qemu" has the
+//! tested form. It does not build images; the disk stage does.
+//!
+//! Acceleration: KVM where it works, TCG otherwise. CRATON_QEMU_ACCEL=kvm|tcg
+//! overrides; else a short probe decides once per process (see [`probe`]).
+//! Some hosts (nested virtualisation) run small guests under KVM but stop a
+//! Linux kernel with "KVM internal error" and leave QEMU hanging: the runner
+//! watches QEMU's stderr for that, and when KVM was the probe's choice it
+//! reruns the guest under TCG and uses TCG for the rest of the process.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::Cmd;
+
+/// The emulator, from the host (the integrator's .ci/run installs it).
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Debian's ovmf package; CRATON_OVMF_DIR overrides.
+pub const OVMF_DIR: &str = "/usr/share/OVMF";
+/// UEFI firmware code and the template of its variable store (4 MiB flash
+/// layout, Debian's ovmf package; no Secure Boot keys enrolled).
+pub const OVMF_CODE: &str = "OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "OVMF_VARS_4M.fd";
+/// The override of the accelerator choice.
+pub const ACCEL_ENV: &str = "CRATON_QEMU_ACCEL";
+/// What QEMU prints when KVM cannot run an instruction (accel/kvm: the
+/// KVM_EXIT_INTERNAL_ERROR exit); QEMU then pauses the guest for ever.
+const KVM_FAILURE: &str = "KVM internal error";
+/// The probe's guest is SeaBIOS with nothing to boot: it prints its log on
+/// the debug console at I/O port 0x402 and ends with this line (SeaBIOS
+/// src/boot.c), which takes milliseconds under working KVM.
+const PROBE_MARKER: &str = "No bootable device";
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Lines of the serial log put into an error.
+const TAIL_LINES: usize = 40;
+/// How often the runner checks the clock and the signal flag.
+const POLL: Duration = Duration::from_millis(100);
+/// The first bytes of a qcow2 image (QEMU docs/interop/qcow2.txt).
+const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
+
+/// The machine's firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS, QEMU's default.
+    Bios,
+    /// OVMF from [`OVMF_DIR`].
+    Uefi,
+}
+
+/// How QEMU runs guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn parse(s: &str) -> Result<Accel> {
+        match s {
+            "kvm" => Ok(Accel::Kvm),
+            "tcg" => Ok(Accel::Tcg),
+            _ => bail!("{ACCEL_ENV}={s:?}: expected kvm or tcg"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// One QEMU run. Make it with [`QemuRun::new`] and set what differs.
+#[derive(Debug, Clone)]
+pub struct QemuRun {
+    /// The disk (raw or qcow2, detected); `None` for a `-kernel` run.
+    pub image: Option<PathBuf>,
+    pub firmware: Firmware,
+    /// Guest writes go to a temporary overlay (`snapshot=on`).
+    pub snapshot: bool,
+    pub memory_mib: u32,
+    /// systemd credentials: name and bytes (see [`check_unit`]).
+    pub credentials: Vec<(String, Vec<u8>)>,
+    /// Host port forwarded to the guest's ssh port 22 on 127.0.0.1.
+    pub ssh_forward_port: Option<u16>,
+    pub extra_args: Vec<String>,
+    pub timeout: Duration,
+    /// Stop successfully once a serial line contains this text.
+    pub marker: Option<String>,
+    /// `None`: CRATON_QEMU_ACCEL, else the probe.
+    pub accel: Option<Accel>,
+    /// Where the serial log is written as it arrives.
+    pub serial_log: Option<PathBuf>,
+    /// Print serial lines on stdout too (interactive `craton qemu`).
+    pub echo: bool,
+}
+
+impl QemuRun {
+    pub fn new(image: Option<PathBuf>, firmware: Firmware) -> QemuRun {
+        QemuRun {
+            image,
+            firmware,
+            snapshot: false,
+            // Enough for systemd and docker's daemons in a test boot.
+            memory_mib: 1024,
+            credentials: Vec::new(),
+            ssh_forward_port: None,
+            extra_args: Vec::new(),
+            timeout: Duration::from_secs(600),
+            marker: None,
+            accel: None,
+            serial_log: None,
+            echo: false,
+        }
+    }
+}
+
+/// What a run saw.
+#[derive(Debug, Clone)]
+pub struct QemuResult {
+    pub serial_log: String,
+    pub marker_seen: bool,
+    pub elapsed: Duration,
+    pub accel: Accel,
+}
+
+/// Set once KVM failed a real guest in this process.
+static KVM_BROKEN: AtomicBool = AtomicBool::new(false);
+
+/// Runs QEMU until the marker, the guest's power-off or the timeout. A
+/// timeout, or QEMU ending before the marker, is an error with the log tail.
+pub fn run(run: &QemuRun) -> Result<QemuResult> {
+    let (accel, chosen) = match run.accel {
+        Some(a) => (a, true),
+        None => match std::env::var(ACCEL_ENV) {
+            Ok(v) if !v.is_empty() => (Accel::parse(&v)?, true),
+            _ => (probe(), false),
+        },
+    };
+    let accel = if !chosen && KVM_BROKEN.load(Ordering::SeqCst) {
+        Accel::Tcg
+    } else {
+        accel
+    };
+    match run_once(run, accel)? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::KvmFailed(log) if !chosen => {
+            tracing::warn!("KVM cannot run this guest here; running it again under TCG");
+            KVM_BROKEN.store(true, Ordering::SeqCst);
+            match run_once(run, Accel::Tcg)? {
+                Outcome::Done(r) => Ok(r),
+                Outcome::KvmFailed(_) => bail!("qemu under TCG reported a KVM error:\n{log}"),
+            }
+        }
+        Outcome::KvmFailed(log) => bail!(
+            "qemu: {KVM_FAILURE} (the guest stopped; {ACCEL_ENV}=tcg avoids KVM); stderr:\n{log}"
+        ),
+    }
+}
+
+enum Outcome {
+    Done(QemuResult),
+    KvmFailed(String),
+}
+
+fn run_once(run: &QemuRun, accel: Accel) -> Result<Outcome> {
+    let work = tempfile::tempdir().context("making a temporary folder for qemu")?;
+    let cmd = command(run, accel, work.path())?;
+    let watch = Watch {
+        marker: run.marker.as_deref(),
+        timeout: run.timeout,
+        echo: run.echo,
+        log: run.serial_log.as_deref(),
+    };
+    let seen = watch.run(&cmd)?;
+    if let Some(stderr) = seen.kvm_failure {
+        return Ok(Outcome::KvmFailed(stderr));
+    }
+    Ok(Outcome::Done(QemuResult {
+        serial_log: seen.serial,
+        marker_seen: seen.marker_seen,
+        elapsed: seen.elapsed,
+        accel,
+    }))
+}
+
+/// The QEMU command line; `work` holds the UEFI variable store copy.
+fn command(run: &QemuRun, accel: Accel, work: &Path) -> Result<Cmd> {
+    let mut cmd = Cmd::new(QEMU)
+        .args(["-no-user-config", "-nodefaults", "-display", "none"])
+        .args(["-serial", "stdio", "-monitor", "none"])
+        // A guest reboot (panic=-1, a failed boot) ends the run instead of
+        // looping until the timeout.
+        .arg("-no-reboot")
+        .args(["-machine", "q35", "-accel", accel.name()])
+        .args(["-m", &run.memory_mib.to_string(), "-smp", "2"]);
+    if accel == Accel::Kvm {
+        cmd = cmd.args(["-cpu", "host"]);
+    }
+    if run.firmware == Firmware::Uefi {
+        let dir = std::env::var_os("CRATON_OVMF_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(OVMF_DIR));
+        let code = dir.join(OVMF_CODE);
+        if !code.is_file() {
+            bail!(
+                "UEFI firmware {} not found (Debian package ovmf)",
+                code.display()
+            );
+        }
+        // The variable store is writable flash: each run gets a fresh copy.
+        let vars = work.join(OVMF_VARS);
+        std::fs::copy(dir.join(OVMF_VARS), &vars)
+            .with_context(|| format!("copying {}", dir.join(OVMF_VARS).display()))?;
+        cmd = cmd
+            .arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                qemu_path(&code)?
+            ))
+            .arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                qemu_path(&vars)?
+            ));
+    }
+    if let Some(image) = &run.image {
+        let format = image_format(image)?;
+        let snap = if run.snapshot { ",snapshot=on" } else { "" };
+        cmd = cmd.arg("-drive").arg(format!(
+            "if=virtio,format={format},file={}{snap}",
+            qemu_path(image)?
+        ));
+    }
+    let fwd = run
+        .ssh_forward_port
+        .map(|p| format!(",hostfwd=tcp:127.0.0.1:{p}-:22"))
+        .unwrap_or_default();
+    cmd = cmd
+        .arg("-netdev")
+        .arg(format!("user,id=net0{fwd}"))
+        .args(["-device", "virtio-net-pci,netdev=net0"]);
+    for (name, value) in &run.credentials {
+        cmd = cmd.args(["-smbios", &smbios_credential(name, value)?]);
+    }
+    Ok(cmd.args(&run.extra_args))
+}
+
+/// A credential as an SMBIOS type 11 OEM string (systemd's
+/// `io.systemd.credential.binary:NAME=BASE64`, systemd.system-credentials(7)).
+pub fn smbios_credential(name: &str, value: &[u8]) -> Result<String> {
+    // QEMU splits options at commas; credential names are plain words.
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@~".contains(&b));
+    if !ok {
+        bail!("credential name {name:?}: expected letters, digits and ._-@~");
+    }
+    Ok(format!(
+        "type=11,value=io.systemd.credential.binary:{name}={}",
+        base64(value)
+    ))
+}
+
+/// The two credentials that make systemd run a test unit `NAME.service`:
+/// the unit itself (systemd.extra-unit.*) and a multi-user.target drop-in
+/// that wants it (systemd.unit-dropin.*), as tested in DESIGN.md. The unit
+/// is Type=simple so it never holds up the boot transaction, prints on the
+/// serial console, and powers the guest off when the script ends
+/// (ExecStopPost runs after the main process, whatever its result).
+pub fn check_unit(name: &str, script: &str) -> Vec<(String, Vec<u8>)> {
+    let unit = format!(
+        "[Unit]\n\
+         Description=craton check {name}\n\
+         After=multi-user.target\n\n\
+         [Service]\n\
+         Type=simple\n\
+         ExecStart=/bin/sh -c \"{script}\"\n\
+         ExecStopPost=/bin/systemctl poweroff --no-block\n\
+         StandardOutput=tty\n\
+         StandardError=inherit\n\
+         TTYPath=/dev/ttyS0\n",
+        script = unit_quote(script),
+    );
+    vec![
+        (
+            format!("systemd.extra-unit.{name}.service"),
+            unit.into_bytes(),
+        ),
+        (
+            "systemd.unit-dropin.multi-user.target".to_owned(),
+            format!("[Unit]\nWants={name}.service\n").into_bytes(),
+        ),
+    ]
+}
+
+/// Escapes text for a double-quoted systemd command-line word
+/// (systemd.service(5) "COMMAND LINES"): C escapes, `%` specifiers and `$`
+/// variable expansion.
+fn unit_quote(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// QEMU's -drive takes `,` as a separator (doubled to escape it).
+fn qemu_path(p: &Path) -> Result<String> {
+    let s = p
+        .to_str()
+        .with_context(|| format!("path {} is not UTF-8", p.display()))?;
+    Ok(s.replace(',', ",,"))
+}
+
+fn image_format(image: &Path) -> Result<&'static str> {
+    let mut magic = [0u8; 4];
+    let mut f = File::open(image).with_context(|| format!("opening {}", image.display()))?;
+    let n = f
+        .read(&mut magic)
+        .with_context(|| format!("reading {}", image.display()))?;
+    Ok(if n == 4 && &magic == QCOW2_MAGIC {
+        "qcow2"
+    } else {
+        "raw"
+    })
+}
+
+/// Standard base64 with padding (RFC 4648 section 4).
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// KVM or TCG for this host, decided once per process: /dev/kvm must open
+/// read-write and SeaBIOS must run to its end under KVM within
+/// [`PROBE_TIMEOUT`]. This does not catch every broken KVM (see the module
+/// header for the fallback that does).
+pub fn probe() -> Accel {
+    static CHOICE: OnceLock<Accel> = OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        let accel = match probe_kvm() {
+            Ok(()) => Accel::Kvm,
+            Err(e) => {
+                tracing::info!("using TCG: KVM probe: {e:#}");
+                Accel::Tcg
+            }
+        };
+        tracing::debug!("qemu accelerator: {}", accel.name());
+        accel
+    })
+}
+
+fn probe_kvm() -> Result<()> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .context("opening /dev/kvm")?;
+    let cmd = Cmd::new(QEMU)
+        .args(["-no-user-config", "-nodefaults", "-display", "none"])
+        .args(["-machine", "pc", "-accel", "kvm", "-m", "64", "-no-reboot"])
+        .args(["-chardev", "stdio,id=dbg"])
+        .args(["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]);
+    let watch = Watch {
+        marker: Some(PROBE_MARKER),
+        timeout: PROBE_TIMEOUT,
+        echo: false,
+        log: None,
+    };
+    let seen = watch.run(&cmd)?;
+    if let Some(err) = seen.kvm_failure {
+        bail!("{KVM_FAILURE}: {err}");
+    }
+    Ok(())
+}
+
+/// How to follow a running QEMU.
+struct Watch<'a> {
+    marker: Option<&'a str>,
+    timeout: Duration,
+    echo: bool,
+    log: Option<&'a Path>,
+}
+
+struct Seen {
+    serial: String,
+    marker_seen: bool,
+    elapsed: Duration,
+    /// QEMU's stderr when it reported a KVM failure.
+    kvm_failure: Option<String>,
+}
+
+enum Line {
+    Out(String),
+    Err(String),
+}
+
+impl Watch<'_> {
+    fn run(&self, cmd: &Cmd) -> Result<Seen> {
+        let start = Instant::now();
+        let mut log = match self.log {
+            Some(p) => Some(File::create(p).with_context(|| format!("creating {}", p.display()))?),
+            None => None,
+        };
+        let mut child = cmd.spawn_piped()?;
+        let (tx, rx) = mpsc::channel();
+        let readers = [
+            child
+                .take_stdout()
+                .map(|p| reader(p, tx.clone(), Line::Out)),
+            child
+                .take_stderr()
+                .map(|p| reader(p, tx.clone(), Line::Err)),
+        ];
+        drop(tx);
+        let (mut serial, mut stderr) = (String::new(), String::new());
+        let mut marker_seen = false;
+        loop {
+            crate::signal::check().with_context(|| format!("running `{}`", child.display()))?;
+            if start.elapsed() > self.timeout {
+                child.kill()?;
+                bail!(
+                    "qemu timed out after {}s{}; last serial lines:\n{}{}",
+                    self.timeout.as_secs(),
+                    self.marker
+                        .map(|m| format!(" waiting for {m:?}"))
+                        .unwrap_or_default(),
+                    tail(&serial),
+                    stderr_note(&stderr),
+                );
+            }
+            match rx.recv_timeout(POLL) {
+                Ok(Line::Out(line)) => {
+                    if let Some(f) = &mut log {
+                        writeln!(f, "{line}").context("writing the serial log")?;
+                    }
+                    if self.echo {
+                        println!("{line}");
+                    }
+                    serial.push_str(&line);
+                    serial.push('\n');
+                    if self.marker.is_some_and(|m| line.contains(m)) {
+                        marker_seen = true;
+                        child.kill()?;
+                        break;
+                    }
+                }
+                Ok(Line::Err(line)) => {
+                    let failed = line.contains(KVM_FAILURE);
+                    stderr.push_str(&line);
+                    stderr.push('\n');
+                    if failed {
+                        // QEMU dumps the registers after the line; give them
+                        // a moment for the message, then stop the stuck guest.
+                        std::thread::sleep(Duration::from_millis(300));
+                        while let Ok(Line::Err(l)) = rx.try_recv() {
+                            stderr.push_str(&l);
+                            stderr.push('\n');
+                        }
+                        child.kill()?;
+                        return Ok(Seen {
+                            serial,
+                            marker_seen: false,
+                            elapsed: start.elapsed(),
+                            kvm_failure: Some(stderr),
+                        });
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Both pipes closed: QEMU has ended (or is ending).
+                    let status = loop {
+                        if let Some(st) = child.try_wait()? {
+                            break st;
+                        }
+                        if start.elapsed() > self.timeout {
+                            child.kill()?;
+                            bail!("qemu closed its output but did not exit");
+                        }
+                        std::thread::sleep(POLL);
+                    };
+                    if !status.success() {
+                        bail!(
+                            "`{}` failed with {status}:{}\nlast serial lines:\n{}",
+                            child.display(),
+                            stderr_note(&stderr),
+                            tail(&serial)
+                        );
+                    }
+                    if let Some(m) = self.marker {
+                        bail!(
+                            "qemu exited before {m:?} appeared; last serial lines:\n{}{}",
+                            tail(&serial),
+                            stderr_note(&stderr)
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+        for r in readers.into_iter().flatten() {
+            let _ = r.join();
+        }
+        Ok(Seen {
+            serial,
+            marker_seen,
+            elapsed: start.elapsed(),
+            kvm_failure: None,
+        })
+    }
+}
+
+/// Sends each line of a pipe (without CR/LF; serial consoles send CRLF).
+fn reader<R: Read + Send + 'static>(
+    pipe: R,
+    tx: mpsc::Sender<Line>,
+    wrap: fn(String) -> Line,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(pipe);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buf);
+                    let line = text.trim_end_matches(['\n', '\r']).replace('\r', "");
+                    if tx.send(wrap(line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+fn stderr_note(stderr: &str) -> String {
+    let t = stderr.trim();
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("\nqemu stderr:\n{}", tail(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn credentials_and_unit() {
+        let creds = check_unit("check", "echo \"100%\" $HOME\necho done");
+        assert_eq!(creds[0].0, "systemd.extra-unit.check.service");
+        let unit = String::from_utf8(creds[0].1.clone()).unwrap();
+        assert!(
+            unit.contains(r#"ExecStart=/bin/sh -c "echo \"100%%\" $$HOME\necho done""#),
+            "{unit}"
+        );
+        assert!(unit.contains("Type=simple\n"));
+        assert!(unit.contains("TTYPath=/dev/ttyS0\n"));
+        assert_eq!(creds[1].0, "systemd.unit-dropin.multi-user.target");
+        assert_eq!(creds[1].1, b"[Unit]\nWants=check.service\n");
+        let opt = smbios_credential("a.b", b"hi").unwrap();
+        assert_eq!(opt, "type=11,value=io.systemd.credential.binary:a.b=aGk=");
+        assert!(smbios_credential("a,b", b"").is_err());
+    }
+
+    #[test]
+    fn accel_override_parses() {
+        assert_eq!(Accel::parse("kvm").unwrap(), Accel::Kvm);
+        assert_eq!(Accel::parse("tcg").unwrap(), Accel::Tcg);
+        assert!(Accel::parse("hvf").is_err());
+    }
+
+    #[test]
+    fn command_line_for_uefi_with_a_qcow2_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("disk.qcow2");
+        std::fs::write(&img, b"QFI\xfb\0\0\0\x03").unwrap();
+        let mut r = QemuRun::new(Some(img.clone()), Firmware::Uefi);
+        r.snapshot = true;
+        r.ssh_forward_port = Some(2222);
+        r.credentials = vec![("x".into(), b"y".to_vec())];
+        let line = command(&r, Accel::Tcg, dir.path()).unwrap().display();
+        for want in [
+            "-accel tcg",
+            "-machine q35",
+            "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+            &format!("if=virtio,format=qcow2,file={},snapshot=on", img.display()),
+            "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
+            "type=11,value=io.systemd.credential.binary:x=eQ==",
+        ] {
+            assert!(line.contains(want), "{want} not in {line}");
+        }
+        assert!(dir.path().join(OVMF_VARS).is_file());
+    }
+}
