@@ -246,6 +246,29 @@ fn make_disk(dir: &Path) -> PathBuf {
     disk
 }
 
+/// What craton-mark-good does in the booted OS, on the ESP of `disk`: the
+/// image's grubenv-set script, run with /bin/sh.
+fn confirm(tools: &ToolsTree, disk: &Path, slot: Slot) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, script, _) = craton::boot::units::image_files()
+        .into_iter()
+        .find(|(p, _, _)| p == craton::boot::units::GRUBENV_SET_PATH)
+        .unwrap();
+    let script_path = dir.path().join("grubenv-set");
+    std::fs::write(&script_path, script).unwrap();
+    let env = dir.path().join("grubenv");
+    let block = mtools(tools, "mtype", &["-i", &esp(disk), "::/grub/grubenv"]);
+    std::fs::write(&env, block).unwrap();
+    let n = slot.env_name();
+    craton::process::Cmd::new("/bin/sh")
+        .arg(&script_path)
+        .arg(&env)
+        .args([format!("{n}_OK=1"), format!("{n}_TRY=0")])
+        .run()
+        .unwrap();
+    put(tools, disk, &env, "/grub/grubenv");
+}
+
 /// Boots the disk; returns the kernel command line and the elapsed time.
 fn boot(disk: &Path) -> (String, String, Duration) {
     let mut run = QemuRun::new(Some(disk.to_owned()), Firmware::Uefi);
@@ -300,7 +323,18 @@ fn grub_selects_slots_by_order_ok_and_try() {
         ("1".into(), "0".into())
     );
 
-    // 2: A never confirmed: the next boot takes B, the other good slot.
+    // 1b: the image's own confirm script marks A good; GRUB then keeps A.
+    confirm(&tools, &disk, Slot::A);
+    let (line, _, t) = boot(&disk);
+    eprintln!("boot 1b (A confirmed, A again): {t:?}");
+    assert_booted(&line, Slot::A);
+    let env = read_env(&tools, &disk);
+    assert_eq!(
+        (get(&env, "A_TRY"), get(&env, "B_TRY")),
+        ("1".into(), "0".into())
+    );
+
+    // 2: A not confirmed this time: the next boot takes B, the other good slot.
     let (line, _, t) = boot(&disk);
     eprintln!("boot 2 (B after unconfirmed A): {t:?}");
     assert_booted(&line, Slot::B);
