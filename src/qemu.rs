@@ -33,6 +33,10 @@ pub const OVMF_DIR: &str = "/usr/share/OVMF";
 /// layout, Debian's ovmf package; no Secure Boot keys enrolled).
 pub const OVMF_CODE: &str = "OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "OVMF_VARS_4M.fd";
+/// The same with Microsoft's keys enrolled and Secure Boot on (Debian's
+/// ovmf package), which Debian's signed shim is made for.
+pub const OVMF_CODE_SB: &str = "OVMF_CODE_4M.ms.fd";
+pub const OVMF_VARS_SB: &str = "OVMF_VARS_4M.ms.fd";
 /// The override of the accelerator choice.
 pub const ACCEL_ENV: &str = "CRATON_QEMU_ACCEL";
 /// What QEMU prints when KVM cannot run an instruction (accel/kvm: the
@@ -89,6 +93,8 @@ pub struct QemuRun {
     /// The disk (raw or qcow2, detected); `None` for a `-kernel` run.
     pub image: Option<PathBuf>,
     pub firmware: Firmware,
+    /// UEFI with Secure Boot enforced (ignored for BIOS).
+    pub secure_boot: bool,
     /// Guest writes go to a temporary overlay (`snapshot=on`).
     pub snapshot: bool,
     pub memory_mib: u32,
@@ -113,6 +119,7 @@ impl QemuRun {
         QemuRun {
             image,
             firmware,
+            secure_boot: false,
             snapshot: false,
             // Enough for systemd and docker's daemons in a test boot.
             memory_mib: 1024,
@@ -205,16 +212,32 @@ fn command(run: &QemuRun, accel: Accel, work: &Path) -> Result<Cmd> {
         // A guest reboot (panic=-1, a failed boot) ends the run instead of
         // looping until the timeout.
         .arg("-no-reboot")
-        .args(["-machine", "q35", "-accel", accel.name()])
+        .arg("-accel")
+        .arg(accel.name())
         .args(["-m", &run.memory_mib.to_string(), "-smp", "2"]);
     if accel == Accel::Kvm {
         cmd = cmd.args(["-cpu", "host"]);
     }
+    let secure = run.firmware == Firmware::Uefi && run.secure_boot;
+    if secure {
+        // OVMF's Secure Boot build keeps its variables in SMM-protected
+        // flash (DESIGN.md "Boot and A/B", tested with trixie's shim).
+        cmd = cmd
+            .args(["-machine", "q35,smm=on"])
+            .args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+    } else {
+        cmd = cmd.args(["-machine", "q35"]);
+    }
     if run.firmware == Firmware::Uefi {
+        let (code_name, vars_name) = if secure {
+            (OVMF_CODE_SB, OVMF_VARS_SB)
+        } else {
+            (OVMF_CODE, OVMF_VARS)
+        };
         let dir = std::env::var_os("CRATON_OVMF_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(OVMF_DIR));
-        let code = dir.join(OVMF_CODE);
+        let code = dir.join(code_name);
         if !code.is_file() {
             bail!(
                 "UEFI firmware {} not found (Debian package ovmf)",
@@ -222,9 +245,9 @@ fn command(run: &QemuRun, accel: Accel, work: &Path) -> Result<Cmd> {
             );
         }
         // The variable store is writable flash: each run gets a fresh copy.
-        let vars = work.join(OVMF_VARS);
-        std::fs::copy(dir.join(OVMF_VARS), &vars)
-            .with_context(|| format!("copying {}", dir.join(OVMF_VARS).display()))?;
+        let vars = work.join(vars_name);
+        std::fs::copy(dir.join(vars_name), &vars)
+            .with_context(|| format!("copying {}", dir.join(vars_name).display()))?;
         cmd = cmd
             .arg("-drive")
             .arg(format!(

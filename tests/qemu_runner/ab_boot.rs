@@ -271,7 +271,12 @@ fn confirm(tools: &ToolsTree, disk: &Path, slot: Slot) {
 
 /// Boots the disk; returns the kernel command line and the elapsed time.
 fn boot(disk: &Path) -> (String, String, Duration) {
+    boot_with(disk, false)
+}
+
+fn boot_with(disk: &Path, secure_boot: bool) -> (String, String, Duration) {
     let mut run = QemuRun::new(Some(disk.to_owned()), Firmware::Uefi);
+    run.secure_boot = secure_boot;
     run.accel = Some(Accel::Tcg);
     run.memory_mib = 256;
     run.timeout = Duration::from_secs(180);
@@ -383,4 +388,21 @@ fn grub_selects_slots_by_order_ok_and_try() {
     // GRUB rewrote the block in place at its full size.
     let block = mtools(&tools, "mtype", &["-i", &esp(&disk), "::/grub/grubenv"]);
     assert_eq!(block.len(), 1024);
+}
+
+/// The same chain with Secure Boot enforced (Microsoft's keys, as on real
+/// machines): shim verifies GRUB, GRUB (locked down) still reads and writes
+/// the environment block and verifies Debian's signed kernel through shim.
+#[test]
+fn secure_boot_chain_boots_slot_a() {
+    let _serial = crate::QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tools = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = make_disk(dir.path());
+    let (line, log, t) = boot_with(&disk, true);
+    eprintln!("secure boot (A): {t:?}");
+    assert_booted(&line, Slot::A);
+    assert!(log.contains("Secure boot enabled"), "{log}");
+    let env = read_env(&tools, &disk);
+    assert_eq!(get(&env, "A_TRY"), "1");
 }
