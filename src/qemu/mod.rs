@@ -14,16 +14,21 @@
 //! reruns the guest under TCG and uses TCG for the rest of the process.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::process::Cmd;
+
+mod credentials;
+mod watch;
+
+pub use credentials::{check_unit, smbios_credential};
+use watch::Watch;
 
 /// The emulator, from the host (the integrator's .ci/run installs it).
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -41,16 +46,12 @@ pub const OVMF_VARS_SB: &str = "OVMF_VARS_4M.ms.fd";
 pub const ACCEL_ENV: &str = "CRATON_QEMU_ACCEL";
 /// What QEMU prints when KVM cannot run an instruction (accel/kvm: the
 /// KVM_EXIT_INTERNAL_ERROR exit); QEMU then pauses the guest for ever.
-const KVM_FAILURE: &str = "KVM internal error";
+pub(crate) const KVM_FAILURE: &str = "KVM internal error";
 /// The probe's guest is SeaBIOS with nothing to boot: it prints its log on
 /// the debug console at I/O port 0x402 and ends with this line (SeaBIOS
 /// src/boot.c), which takes milliseconds under working KVM.
 const PROBE_MARKER: &str = "No bootable device";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Lines of the serial log put into an error.
-const TAIL_LINES: usize = 40;
-/// How often the runner checks the clock and the signal flag.
-const POLL: Duration = Duration::from_millis(100);
 /// The first bytes of a qcow2 image (QEMU docs/interop/qcow2.txt).
 const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
 
@@ -282,73 +283,6 @@ fn command(run: &QemuRun, accel: Accel, work: &Path) -> Result<Cmd> {
     Ok(cmd.args(&run.extra_args))
 }
 
-/// A credential as an SMBIOS type 11 OEM string (systemd's
-/// `io.systemd.credential.binary:NAME=BASE64`, systemd.system-credentials(7)).
-pub fn smbios_credential(name: &str, value: &[u8]) -> Result<String> {
-    // QEMU splits options at commas; credential names are plain words.
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@~".contains(&b));
-    if !ok {
-        bail!("credential name {name:?}: expected letters, digits and ._-@~");
-    }
-    Ok(format!(
-        "type=11,value=io.systemd.credential.binary:{name}={}",
-        base64(value)
-    ))
-}
-
-/// The two credentials that make systemd run a test unit `NAME.service`:
-/// the unit itself (systemd.extra-unit.*) and a multi-user.target drop-in
-/// that wants it (systemd.unit-dropin.*), as tested in DESIGN.md. The unit
-/// is Type=simple so it never holds up the boot transaction, prints on the
-/// serial console, and powers the guest off when the script ends
-/// (ExecStopPost runs after the main process, whatever its result).
-pub fn check_unit(name: &str, script: &str) -> Vec<(String, Vec<u8>)> {
-    let unit = format!(
-        "[Unit]\n\
-         Description=craton check {name}\n\
-         After=multi-user.target\n\n\
-         [Service]\n\
-         Type=simple\n\
-         ExecStart=/bin/sh -c \"{script}\"\n\
-         ExecStopPost=/bin/systemctl poweroff --no-block\n\
-         StandardOutput=tty\n\
-         StandardError=inherit\n\
-         TTYPath=/dev/ttyS0\n",
-        script = unit_quote(script),
-    );
-    vec![
-        (
-            format!("systemd.extra-unit.{name}.service"),
-            unit.into_bytes(),
-        ),
-        (
-            "systemd.unit-dropin.multi-user.target".to_owned(),
-            format!("[Unit]\nWants={name}.service\n").into_bytes(),
-        ),
-    ]
-}
-
-/// Escapes text for a double-quoted systemd command-line word
-/// (systemd.service(5) "COMMAND LINES"): C escapes, `%` specifiers and `$`
-/// variable expansion.
-fn unit_quote(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '%' => out.push_str("%%"),
-            '$' => out.push_str("$$"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// QEMU's -drive takes `,` as a separator (doubled to escape it).
 fn qemu_path(p: &Path) -> Result<String> {
     let s = p
@@ -368,28 +302,6 @@ fn image_format(image: &Path) -> Result<&'static str> {
     } else {
         "raw"
     })
-}
-
-/// Standard base64 with padding (RFC 4648 section 4).
-fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// KVM or TCG for this host, decided once per process: /dev/kvm must open
@@ -435,217 +347,9 @@ fn probe_kvm() -> Result<()> {
     Ok(())
 }
 
-/// How to follow a running QEMU.
-struct Watch<'a> {
-    marker: Option<&'a str>,
-    timeout: Duration,
-    echo: bool,
-    log: Option<&'a Path>,
-}
-
-struct Seen {
-    serial: String,
-    marker_seen: bool,
-    elapsed: Duration,
-    /// QEMU's stderr when it reported a KVM failure.
-    kvm_failure: Option<String>,
-}
-
-enum Line {
-    Out(String),
-    Err(String),
-}
-
-impl Watch<'_> {
-    fn run(&self, cmd: &Cmd) -> Result<Seen> {
-        let start = Instant::now();
-        let mut log = match self.log {
-            Some(p) => Some(File::create(p).with_context(|| format!("creating {}", p.display()))?),
-            None => None,
-        };
-        let mut child = cmd.spawn_piped()?;
-        let (tx, rx) = mpsc::channel();
-        let readers = [
-            child
-                .take_stdout()
-                .map(|p| reader(p, tx.clone(), Line::Out)),
-            child
-                .take_stderr()
-                .map(|p| reader(p, tx.clone(), Line::Err)),
-        ];
-        drop(tx);
-        let (mut serial, mut stderr) = (String::new(), String::new());
-        let mut marker_seen = false;
-        loop {
-            crate::signal::check().with_context(|| format!("running `{}`", child.display()))?;
-            if start.elapsed() > self.timeout {
-                child.kill()?;
-                bail!(
-                    "qemu timed out after {}s{}; last serial lines:\n{}{}",
-                    self.timeout.as_secs(),
-                    self.marker
-                        .map(|m| format!(" waiting for {m:?}"))
-                        .unwrap_or_default(),
-                    tail(&serial),
-                    stderr_note(&stderr),
-                );
-            }
-            match rx.recv_timeout(POLL) {
-                Ok(Line::Out(line)) => {
-                    if let Some(f) = &mut log {
-                        writeln!(f, "{line}").context("writing the serial log")?;
-                    }
-                    if self.echo {
-                        println!("{line}");
-                    }
-                    serial.push_str(&line);
-                    serial.push('\n');
-                    if self.marker.is_some_and(|m| line.contains(m)) {
-                        marker_seen = true;
-                        child.kill()?;
-                        break;
-                    }
-                }
-                Ok(Line::Err(line)) => {
-                    let failed = line.contains(KVM_FAILURE);
-                    stderr.push_str(&line);
-                    stderr.push('\n');
-                    if failed {
-                        // QEMU dumps the registers after the line; give them
-                        // a moment for the message, then stop the stuck guest.
-                        std::thread::sleep(Duration::from_millis(300));
-                        while let Ok(Line::Err(l)) = rx.try_recv() {
-                            stderr.push_str(&l);
-                            stderr.push('\n');
-                        }
-                        child.kill()?;
-                        return Ok(Seen {
-                            serial,
-                            marker_seen: false,
-                            elapsed: start.elapsed(),
-                            kvm_failure: Some(stderr),
-                        });
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // Both pipes closed: QEMU has ended (or is ending).
-                    let status = loop {
-                        if let Some(st) = child.try_wait()? {
-                            break st;
-                        }
-                        if start.elapsed() > self.timeout {
-                            child.kill()?;
-                            bail!("qemu closed its output but did not exit");
-                        }
-                        std::thread::sleep(POLL);
-                    };
-                    if !status.success() {
-                        bail!(
-                            "`{}` failed with {status}:{}\nlast serial lines:\n{}",
-                            child.display(),
-                            stderr_note(&stderr),
-                            tail(&serial)
-                        );
-                    }
-                    if let Some(m) = self.marker {
-                        bail!(
-                            "qemu exited before {m:?} appeared; last serial lines:\n{}{}",
-                            tail(&serial),
-                            stderr_note(&stderr)
-                        );
-                    }
-                    break;
-                }
-            }
-        }
-        for r in readers.into_iter().flatten() {
-            let _ = r.join();
-        }
-        Ok(Seen {
-            serial,
-            marker_seen,
-            elapsed: start.elapsed(),
-            kvm_failure: None,
-        })
-    }
-}
-
-/// Sends each line of a pipe (without CR/LF; serial consoles send CRLF).
-fn reader<R: Read + Send + 'static>(
-    pipe: R,
-    tx: mpsc::Sender<Line>,
-    wrap: fn(String) -> Line,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(pipe);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&buf);
-                    let line = text.trim_end_matches(['\n', '\r']).replace('\r', "");
-                    if tx.send(wrap(line)).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    })
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
-}
-
-fn stderr_note(stderr: &str) -> String {
-    let t = stderr.trim();
-    if t.is_empty() {
-        String::new()
-    } else {
-        format!("\nqemu stderr:\n{}", tail(t))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
-
-    #[test]
-    fn credentials_and_unit() {
-        let creds = check_unit("check", "echo \"100%\" $HOME\necho done");
-        assert_eq!(creds[0].0, "systemd.extra-unit.check.service");
-        let unit = String::from_utf8(creds[0].1.clone()).unwrap();
-        assert!(
-            unit.contains(r#"ExecStart=/bin/sh -c "echo \"100%%\" $$HOME\necho done""#),
-            "{unit}"
-        );
-        assert!(unit.contains("Type=simple\n"));
-        assert!(unit.contains("TTYPath=/dev/ttyS0\n"));
-        assert_eq!(creds[1].0, "systemd.unit-dropin.multi-user.target");
-        assert_eq!(creds[1].1, b"[Unit]\nWants=check.service\n");
-        let opt = smbios_credential("a.b", b"hi").unwrap();
-        assert_eq!(opt, "type=11,value=io.systemd.credential.binary:a.b=aGk=");
-        assert!(smbios_credential("a,b", b"").is_err());
-    }
 
     #[test]
     fn accel_override_parses() {
