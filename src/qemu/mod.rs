@@ -9,9 +9,10 @@
 //! Acceleration: KVM where it works, TCG otherwise. CRATON_QEMU_ACCEL=kvm|tcg
 //! overrides; else a short probe decides once per process (see [`probe`]).
 //! Some hosts (nested virtualisation) run small guests under KVM but stop a
-//! Linux kernel with "KVM internal error" and leave QEMU hanging: the runner
-//! watches QEMU's stderr for that, and when KVM was the probe's choice it
-//! reruns the guest under TCG and uses TCG for the rest of the process.
+//! Linux kernel with "KVM internal error" and leave QEMU hanging, or make
+//! QEMU abort on `-cpu host`: the runner watches QEMU's stderr and exit for
+//! that, and when KVM was the probe's choice it reruns the guest under TCG
+//! and uses TCG for the rest of the process.
 
 use std::fs::File;
 use std::io::Read;
@@ -192,6 +193,7 @@ fn run_once(run: &QemuRun, accel: Accel) -> Result<Outcome> {
         timeout: run.timeout,
         echo: run.echo,
         log: run.serial_log.as_deref(),
+        kvm: accel == Accel::Kvm,
     };
     let seen = watch.run(&cmd)?;
     if let Some(stderr) = seen.kvm_failure {
@@ -305,9 +307,9 @@ fn image_format(image: &Path) -> Result<&'static str> {
 }
 
 /// KVM or TCG for this host, decided once per process: /dev/kvm must open
-/// read-write and SeaBIOS must run to its end under KVM within
-/// [`PROBE_TIMEOUT`]. This does not catch every broken KVM (see the module
-/// header for the fallback that does).
+/// read-write and SeaBIOS must run to its end under KVM with `-cpu host`
+/// within [`PROBE_TIMEOUT`]. This does not catch every broken KVM (see the
+/// module header for the fallback that catches the rest we have seen).
 pub fn probe() -> Accel {
     static CHOICE: OnceLock<Accel> = OnceLock::new();
     *CHOICE.get_or_init(|| {
@@ -331,7 +333,10 @@ fn probe_kvm() -> Result<()> {
         .context("opening /dev/kvm")?;
     let cmd = Cmd::new(QEMU)
         .args(["-no-user-config", "-nodefaults", "-display", "none"])
-        .args(["-machine", "pc", "-accel", "kvm", "-m", "64", "-no-reboot"])
+        // The same CPU model as real runs: on some nested hosts QEMU aborts
+        // setting up `-cpu host` before the guest runs at all.
+        .args(["-machine", "pc", "-accel", "kvm", "-cpu", "host"])
+        .args(["-m", "64", "-no-reboot"])
         .args(["-chardev", "stdio,id=dbg"])
         .args(["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]);
     let watch = Watch {
@@ -339,6 +344,7 @@ fn probe_kvm() -> Result<()> {
         timeout: PROBE_TIMEOUT,
         echo: false,
         log: None,
+        kvm: true,
     };
     let seen = watch.run(&cmd)?;
     if let Some(err) = seen.kvm_failure {

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,9 @@ pub(super) struct Watch<'a> {
     pub(super) timeout: Duration,
     pub(super) echo: bool,
     pub(super) log: Option<&'a Path>,
+    /// The guest runs under KVM (QEMU dying of a signal is then reported
+    /// as a KVM failure, not an error).
+    pub(super) kvm: bool,
 }
 
 pub(super) struct Seen {
@@ -123,6 +127,17 @@ impl Watch<'_> {
                         }
                         std::thread::sleep(POLL);
                     };
+                    // QEMU aborts (SIGABRT) when KVM refuses CPU state it
+                    // sets up, e.g. an MSR of `-cpu host` under nested
+                    // virtualisation: a KVM failure the caller may retry.
+                    if self.kvm && status.signal().is_some() {
+                        return Ok(Seen {
+                            serial,
+                            marker_seen: false,
+                            elapsed: start.elapsed(),
+                            kvm_failure: Some(format!("qemu ended with {status}\n{stderr}")),
+                        });
+                    }
                     if !status.success() {
                         bail!(
                             "`{}` failed with {status}:{}\nlast serial lines:\n{}",
