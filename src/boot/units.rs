@@ -116,9 +116,15 @@ Description=Mark the booted craton slot good
 Documentation=man:systemd.special(7)
 # boot-complete.target: units that judge the boot order themselves before
 # it; those that record success after it (systemd.special(7)). Requiring it
-# pulls it into the transaction.
+# pulls it into the transaction. No default dependencies: multi-user.target
+# wants this unit, and a target is otherwise ordered after what it wants,
+# which with boot-complete.target after multi-user.target is a cycle (as
+# systemd-bless-boot.service, which has the same place in the boot).
+DefaultDependencies=no
 Requires=boot-complete.target
-After=boot-complete.target
+After=local-fs.target boot-complete.target
+Conflicts=shutdown.target
+Before=shutdown.target
 ConditionKernelCommandLine=craton.slot
 
 [Service]
@@ -276,6 +282,39 @@ mod tests {
         assert!(grubenv_set(&encode_grubenv(&[]).unwrap(), &["A-OK=1"]).is_err());
         let big = format!("X={}", "y".repeat(1000));
         assert!(grubenv_set(&encode_grubenv(&[]).unwrap(), &[&big]).is_err());
+    }
+
+    /// systemd-analyze (the host's systemd) builds the boot transaction
+    /// with these units over the host's own: no ordering cycle (the first
+    /// version of the unit had one, multi-user -> boot-complete -> unit).
+    #[test]
+    fn units_make_no_ordering_cycle() {
+        let verify = |files: Vec<(String, String, u32)>| {
+            let dir = tempfile::tempdir().unwrap();
+            let units = dir.path().join("system");
+            for (path, text, _) in files {
+                if let Some(rel) = path.strip_prefix("/usr/lib/systemd/system/") {
+                    let f = units.join(rel);
+                    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+                    std::fs::write(f, text).unwrap();
+                }
+            }
+            // The trailing colon keeps systemd's own unit folders after ours.
+            Cmd::new("systemd-analyze")
+                .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+                .args(["verify", "multi-user.target"])
+                .output_all()
+                .unwrap_or_else(|e| format!("{e:#}"))
+        };
+        let out = verify(image_files());
+        assert!(!out.contains("ordering cycle"), "{out}");
+        // The check sees cycles: with default dependencies the unit has one.
+        let cyclic = image_files()
+            .into_iter()
+            .map(|(p, t, m)| (p, t.replace("DefaultDependencies=no\n", ""), m))
+            .collect();
+        let out = verify(cyclic);
+        assert!(out.contains("Found ordering cycle"), "{out}");
     }
 
     #[test]
