@@ -129,4 +129,28 @@ mod tests {
         assert_eq!(opt, "type=11,value=io.systemd.credential.binary:a.b=aGk=");
         assert!(smbios_credential("a,b", b"").is_err());
     }
+
+    /// systemd (the host's) parses the test unit without complaint.
+    #[test]
+    fn systemd_accepts_the_test_unit() {
+        let script = "echo \"50%\" $HOME; echo 'a\\b'";
+        let creds = check_unit("craton-check", script);
+        let dir = tempfile::tempdir().unwrap();
+        let unit = dir.path().join("craton-check.service");
+        std::fs::write(&unit, &creds[0].1).unwrap();
+        let verify = || {
+            crate::process::Cmd::new("systemd-analyze")
+                .arg("verify")
+                .arg(&unit)
+                .output_all()
+                .unwrap_or_else(|e| format!("{e:#}"))
+        };
+        let out = verify();
+        assert!(!out.contains("craton-check.service:"), "{out}");
+        // The check is not blind: an unclosed quote is reported.
+        let unit_text = String::from_utf8(creds[0].1.clone()).unwrap();
+        std::fs::write(&unit, unit_text.replace("\"\n", "\n")).unwrap();
+        let out = verify();
+        assert!(out.contains("craton-check.service:"), "{out}");
+    }
 }
