@@ -71,13 +71,14 @@ fn a_marker_that_never_comes_times_out_with_the_log_tail() {
     run.memory_mib = 128;
     run.timeout = Duration::from_secs(5);
     run.marker = Some("CRATON-NEVER".into());
-    // The kernel prints for longer than 5 s before it would panic (no
-    // root); earlyprintk puts its banner out within about 2 s under TCG.
+    // Without a root the kernel panics after a few seconds; panic=0 makes
+    // it wait there for ever, so only the timeout ends the run.
+    // earlyprintk puts its first lines out within about 2 s under TCG.
     run.extra_args = vec![
         "-kernel".into(),
         kernel().to_string_lossy().into_owned(),
         "-append".into(),
-        "console=ttyS0 earlyprintk=ttyS0 panic=-1".into(),
+        "console=ttyS0 earlyprintk=ttyS0 panic=0".into(),
     ];
     let start = std::time::Instant::now();
     let err = format!("{:#}", qemu::run(&run).unwrap_err());
@@ -93,4 +94,24 @@ fn a_marker_that_never_comes_times_out_with_the_log_tail() {
     let lines: Vec<&str> = tail.lines().collect();
     assert!(!lines.is_empty() && lines.len() <= 40, "{err}");
     assert!(lines.iter().any(|l| l.starts_with("[    ")), "{err}");
+}
+
+#[test]
+fn a_guest_that_ends_before_the_marker_is_an_error_with_the_log_tail() {
+    let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = QemuRun::new(None, Firmware::Bios);
+    run.accel = Some(Accel::Tcg);
+    run.memory_mib = 128;
+    run.timeout = Duration::from_secs(120);
+    run.marker = Some("CRATON-NEVER".into());
+    // No root: the kernel panics, panic=-1 reboots, -no-reboot ends QEMU.
+    run.extra_args = vec![
+        "-kernel".into(),
+        kernel().to_string_lossy().into_owned(),
+        "-append".into(),
+        "console=ttyS0 panic=-1".into(),
+    ];
+    let err = format!("{:#}", qemu::run(&run).unwrap_err());
+    assert!(err.contains("qemu exited before \"CRATON-NEVER\""), "{err}");
+    assert!(err.contains("Kernel panic"), "{err}");
 }
