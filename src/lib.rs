@@ -4,6 +4,7 @@
 //! dispatches. The folders are the pipeline (see ../shared/DESIGN.md):
 //! profile -> repo (resolve) -> lock -> fetch -> ... later stages.
 
+pub mod boot;
 pub mod cli;
 pub mod context;
 pub mod digest;
@@ -15,6 +16,7 @@ pub mod initrd;
 pub mod lock;
 pub mod process;
 pub mod profile;
+pub mod qemu;
 pub mod repo;
 pub mod resolve;
 pub mod rootfs;

@@ -177,6 +177,74 @@ impl Cmd {
     pub fn run(&self) -> Result<()> {
         self.output().map(drop)
     }
+
+    /// Starts the command with stdout and stderr as pipes for the caller to
+    /// read while it runs (QEMU: its serial console is read line by line,
+    /// and it is stopped when a marker appears or time runs out). The
+    /// caller polls [`crate::signal`] itself; dropping the handle kills the
+    /// child's process group and reaps it.
+    pub fn spawn_piped(&self) -> Result<PipedChild> {
+        let line = self.display();
+        tracing::debug!("starting {line}");
+        crate::signal::check()?;
+        let child = self
+            .command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting `{line}`"))?;
+        Ok(PipedChild { child, line })
+    }
+}
+
+/// A running child from [`Cmd::spawn_piped`].
+pub struct PipedChild {
+    child: Child,
+    line: String,
+}
+
+impl PipedChild {
+    /// The command line, shell-escaped.
+    pub fn display(&self) -> &str {
+        &self.line
+    }
+
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// The exit status once the child has ended.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        self.child
+            .try_wait()
+            .with_context(|| format!("waiting for `{}`", self.line))
+    }
+
+    /// Kills the child's process group (SIGKILL: QEMU holds no state worth
+    /// a graceful stop) and reaps the child.
+    pub fn kill(&mut self) -> Result<()> {
+        if self.child.try_wait()?.is_none() {
+            let pgid = self.child.id() as libc::pid_t;
+            // SAFETY: kill(2) on the child's own process group.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            self.child
+                .wait()
+                .with_context(|| format!("reaping `{}`", self.line))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PipedChild {
+    fn drop(&mut self) {
+        if let Err(e) = self.kill() {
+            tracing::warn!("stopping `{}`: {e:#}", self.line);
+        }
+    }
 }
 
 /// Reads a pipe to its end on a thread, so that a chatty child never blocks.

@@ -1,0 +1,201 @@
+//! The GRUB configuration: one grub.cfg for BIOS and UEFI, a slot.cfg per
+//! slot, and the initial A/B variables of the environment block.
+//!
+//! The same text is written to /EFI/debian/grub.cfg (read by Debian's signed
+//! grubx64.efi, prefix (hd0,gpt1)/EFI/debian) and /grub/grub.cfg (read by
+//! the BIOS core.img, prefix (,gpt1)/grub); the caller writes both. Both
+//! prefixes name the ESP, so GRUB starts with `$root` set to the ESP and
+//! every path below is relative to it. craton does not `search` for the ESP
+//! by volume id: with two craton disks attached (a copy being flashed, a
+//! test rig) a search could pick the other disk, while `$root` is always
+//! the disk GRUB itself was loaded from.
+//!
+//! Slot selection follows the scheme of RAUC's GRUB boot selection example
+//! (ORDER plus per-slot OK and TRY flags), written anew: boot the first slot
+//! in ORDER that is good and not yet tried, mark it tried before booting it;
+//! the OS confirms it (see `units`) by setting TRY back to 0. When every
+//! good slot has been tried without confirmation, the tries are reset and
+//! the first good slot boots again, so a flaky boot never bricks the host.
+
+use std::fmt::Write as _;
+
+use super::slot::{Slot, SlotEntry, fstype_name};
+
+/// The environment block, relative to the ESP (`$root`).
+pub const GRUBENV_PATH: &str = "/grub/grubenv";
+/// Serial port settings for GRUB's `serial` command (GRUB manual "serial"):
+/// COM1 at 115200 baud, matching the kernel's console=ttyS0,115200n8.
+pub const GRUB_SERIAL: &str = "serial --unit=0 --speed=115200";
+/// Variables GRUB reads from the block; `load_env` with a list (GRUB manual
+/// "load_env") ignores anything else a tampered block might set.
+const ENV_VARS: &str = "ORDER A_OK A_TRY B_OK B_TRY";
+
+/// What grub.cfg needs besides the slots' own facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootConfig {
+    /// GRUB menu timeout ([boot] timeout-secs).
+    pub timeout_secs: u32,
+    /// The platform's kernel console, e.g. `ttyS0,115200n8` (qemu, gce).
+    pub console: Option<String>,
+    /// Profile kernel arguments ([boot] and [platform.NAME] kernel-args).
+    pub kernel_args: Vec<String>,
+}
+
+/// The ESP folder of a slot's kernel, initrd and slot.cfg.
+pub fn slot_dir(slot: Slot) -> String {
+    format!("/craton/{}", slot.dir_name())
+}
+
+/// The shared grub.cfg.
+pub fn grub_cfg(cfg: &BootConfig) -> String {
+    let mut s = String::new();
+    s.push_str(
+        "# craton: GRUB configuration, the same for BIOS (/grub/grub.cfg) and\n\
+         # UEFI (/EFI/debian/grub.cfg). $root is the ESP, set by GRUB's prefix.\n",
+    );
+    let _ = writeln!(s, "{GRUB_SERIAL}");
+    s.push_str("terminal_input serial console\nterminal_output serial console\n");
+    let _ = writeln!(s, "set timeout={}", cfg.timeout_secs);
+    s.push_str(
+        "\n# A/B selection: defaults for a block without the variables.\n\
+         set ORDER=\"A B\"\nset A_OK=0\nset A_TRY=0\nset B_OK=0\nset B_TRY=0\n",
+    );
+    let _ = writeln!(s, "load_env -f {GRUBENV_PATH} {ENV_VARS}");
+    s.push_str("set craton_slot=\"\"\n");
+    // Pass 1: the first good slot not yet tried.
+    s.push_str(&pick_loop("[ \"$ok\" = 1 -a \"$try\" = 0 ]"));
+    // Pass 2: every good slot was tried and none confirmed: start over.
+    s.push_str(
+        "if [ -z \"$craton_slot\" ]; then\n  \
+         echo \"craton: every good slot was tried; resetting the tries\"\n  \
+         set A_TRY=0\n  set B_TRY=0\n",
+    );
+    s.push_str(&indent(&pick_loop("[ \"$ok\" = 1 ]")));
+    s.push_str("fi\n");
+    // Pass 3: no slot is marked good (a damaged block): booting slot A is
+    // better than stopping at a prompt nobody sees.
+    s.push_str("if [ -z \"$craton_slot\" ]; then\n  set craton_slot=A\nfi\n");
+    for slot in Slot::ALL {
+        let n = slot.env_name();
+        let _ = writeln!(
+            s,
+            "if [ \"$craton_slot\" = {n} ]; then\n  set {n}_TRY=1\n  set default={}\nfi",
+            slot.menu_id()
+        );
+    }
+    // Marked tried before the kernel runs: a kernel that hangs or panics
+    // leaves TRY=1 and the next boot takes the other slot.
+    let _ = writeln!(s, "save_env -f {GRUBENV_PATH} A_TRY B_TRY");
+    s.push_str("echo \"craton: booting slot $craton_slot\"\n");
+    for slot in Slot::ALL {
+        s.push('\n');
+        s.push_str(&menuentry(cfg, slot));
+    }
+    s
+}
+
+/// A `for` over ORDER that sets craton_slot to the first slot passing `test`
+/// (with `$ok` and `$try` set to that slot's flags).
+fn pick_loop(test: &str) -> String {
+    let mut s = String::from("for s in $ORDER; do\n  set ok=0\n  set try=1\n");
+    for slot in Slot::ALL {
+        let n = slot.env_name();
+        let _ = writeln!(
+            s,
+            "  if [ \"$s\" = {n} ]; then\n    set ok=\"${n}_OK\"\n    set try=\"${n}_TRY\"\n  fi"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  if {test}; then\n    set craton_slot=\"$s\"\n    break\n  fi\ndone"
+    );
+    s
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
+    let dir = slot_dir(slot);
+    let mut args = vec![
+        "mount.usr=/dev/mapper/usr".to_owned(),
+        "mount.usrfstype=${craton_usrfstype}".to_owned(),
+        "mount.usrflags=ro".to_owned(),
+        "usrhash=${craton_usrhash}".to_owned(),
+        "systemd.verity_usr_data=PARTUUID=${craton_usr_partuuid}".to_owned(),
+        "systemd.verity_usr_hash=PARTUUID=${craton_usr_partuuid}".to_owned(),
+        "systemd.verity_usr_options=hash-offset=${craton_hash_offset}".to_owned(),
+        "root=PARTLABEL=ROOT".to_owned(),
+        "rw".to_owned(),
+    ];
+    if let Some(c) = &cfg.console {
+        args.push(grub_quote(&format!("console={c}")));
+    }
+    args.push(format!("craton.slot={}", slot.dir_name()));
+    args.extend(cfg.kernel_args.iter().map(|a| grub_quote(a)));
+    format!(
+        "menuentry \"craton slot {n}\" --id {id} {{\n  \
+         source {dir}/slot.cfg\n  \
+         echo \"craton: slot {n}, version $craton_version\"\n  \
+         linux {dir}/vmlinuz {args}\n  \
+         initrd {dir}/initrd\n}}\n",
+        n = slot.env_name(),
+        id = slot.menu_id(),
+        args = args.join(" "),
+    )
+}
+
+/// A slot's slot.cfg: variables only, sourced by its menu entry. The values
+/// were checked by [`SlotEntry::new`] and need no quoting.
+pub fn slot_cfg(e: &SlotEntry) -> String {
+    format!(
+        "# craton slot {slot}: the /usr image in {label}.\n\
+         set craton_version={version}\n\
+         set craton_usrfstype={fs}\n\
+         set craton_usrhash={hash}\n\
+         set craton_usr_partuuid={uuid}\n\
+         set craton_hash_offset={offset}\n",
+        slot = e.slot(),
+        label = e.slot().partlabel(),
+        version = e.version(),
+        fs = fstype_name(e.usr_filesystem()),
+        hash = e.usrhash(),
+        uuid = e.usr_partuuid(),
+        offset = e.hash_offset(),
+    )
+}
+
+/// The variables of a new image's environment block: slot A is good and
+/// untried; slot B is good only when the build copied A into it.
+pub fn initial_grubenv_vars(b_is_copy: bool) -> Vec<(String, String)> {
+    let b_ok = if b_is_copy { "1" } else { "0" };
+    [
+        ("ORDER", "A B"),
+        ("A_OK", "1"),
+        ("A_TRY", "0"),
+        ("B_OK", b_ok),
+        ("B_TRY", "0"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The initial block, ready to write to the ESP.
+pub fn initial_grubenv(b_is_copy: bool) -> anyhow::Result<Vec<u8>> {
+    super::grubenv::encode_grubenv(&initial_grubenv_vars(b_is_copy))
+}
+
+/// Quotes a word for GRUB's script lexer (GRUB manual "Shell-like
+/// scripting": single quotes keep everything literal, as in sh).
+fn grub_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

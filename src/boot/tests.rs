@@ -1,0 +1,136 @@
+//! Unit tests of the boot module that need the tools tree (GRUB's own
+//! script checker and environment editor), plus shared helpers.
+
+use std::path::PathBuf;
+
+use super::grubcfg::{BootConfig, grub_cfg, initial_grubenv_vars, slot_cfg};
+use super::slot::{Slot, SlotEntry};
+use crate::profile::UsrFilesystem;
+use crate::tools::ToolsTree;
+
+/// The tools tree the tests use: CRATON_TOOLS_TREE, else the newest
+/// `tools-*` tree in the default cache (tests/tools_tree.rs makes one).
+pub(crate) fn tools() -> ToolsTree {
+    if let Some(p) = std::env::var_os("CRATON_TOOLS_TREE") {
+        return ToolsTree::at(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("CRATON_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/craton")
+        });
+    let trees = cache.join("trees");
+    let newest = std::fs::read_dir(&trees)
+        .unwrap_or_else(|e| panic!("no tools tree in {}: {e}", trees.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tools-"))
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| panic!("no tools-* tree in {}", trees.display()));
+    ToolsTree::at(newest.path())
+}
+
+pub(crate) fn sample_config() -> BootConfig {
+    BootConfig {
+        timeout_secs: 1,
+        console: Some("ttyS0,115200n8".into()),
+        kernel_args: vec!["quiet".into(), "x=it's".into()],
+    }
+}
+
+pub(crate) fn sample_entry(slot: Slot) -> SlotEntry {
+    SlotEntry::new(
+        slot,
+        "2026.11.27",
+        "0b6f1e2c-3d4a-4b5c-8d9e-0f1a2b3c4d5e",
+        &"5a".repeat(32),
+        1_048_576,
+        UsrFilesystem::Erofs,
+    )
+    .unwrap()
+}
+
+fn script_check(text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("grub.cfg");
+    std::fs::write(&f, text).unwrap();
+    tools()
+        .cmd("grub-script-check")
+        .unwrap()
+        .arg(&f)
+        .run()
+        .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+}
+
+#[test]
+fn grub_accepts_the_scripts() {
+    script_check(&grub_cfg(&sample_config()));
+    script_check(&slot_cfg(&sample_entry(Slot::B)));
+}
+
+#[test]
+fn grub_script_check_catches_errors() {
+    // The checker is not a no-op: an unclosed block fails.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.cfg");
+    std::fs::write(&f, "if [ 1 = 1 ]; then\n echo x\n").unwrap();
+    assert!(
+        tools()
+            .cmd("grub-script-check")
+            .unwrap()
+            .arg(&f)
+            .run()
+            .is_err()
+    );
+}
+
+#[test]
+fn grub_cfg_has_both_slots_and_the_command_line() {
+    let cfg = grub_cfg(&sample_config());
+    assert!(cfg.contains("load_env -f /grub/grubenv ORDER A_OK A_TRY B_OK B_TRY\n"));
+    assert!(cfg.contains("save_env -f /grub/grubenv A_TRY B_TRY\n"));
+    assert!(cfg.contains("set timeout=1\n"));
+    for (slot, dir) in [(Slot::A, "a"), (Slot::B, "b")] {
+        assert!(cfg.contains(&format!("--id {} {{", slot.menu_id())));
+        assert!(cfg.contains(&format!("source /craton/{dir}/slot.cfg\n")));
+        assert!(cfg.contains(&format!("initrd /craton/{dir}/initrd\n")));
+        let linux = cfg
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("linux /craton/{dir}/vmlinuz "))
+            })
+            .unwrap();
+        for want in [
+            "mount.usr=/dev/mapper/usr",
+            "mount.usrfstype=${craton_usrfstype}",
+            "usrhash=${craton_usrhash}",
+            "systemd.verity_usr_data=PARTUUID=${craton_usr_partuuid}",
+            "systemd.verity_usr_options=hash-offset=${craton_hash_offset}",
+            "root=PARTLABEL=ROOT rw console=ttyS0,115200n8",
+            &format!("craton.slot={dir} quiet 'x=it'\\''s'"),
+        ] {
+            assert!(linux.contains(want), "{want} not in {linux}");
+        }
+    }
+}
+
+#[test]
+fn slot_cfg_sets_the_variables() {
+    let text = slot_cfg(&sample_entry(Slot::A));
+    assert!(text.contains("set craton_usrfstype=erofs\n"));
+    assert!(text.contains(&format!("set craton_usrhash={}\n", "5a".repeat(32))));
+    assert!(text.contains("set craton_usr_partuuid=0b6f1e2c-3d4a-4b5c-8d9e-0f1a2b3c4d5e\n"));
+    assert!(text.contains("set craton_hash_offset=1048576\n"));
+    assert!(text.contains("set craton_version=2026.11.27\n"));
+}
+
+#[test]
+fn initial_variables() {
+    let v = initial_grubenv_vars(false);
+    let get = |n: &str| v.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    assert_eq!(get("ORDER"), "A B");
+    assert_eq!((get("A_OK"), get("A_TRY")), ("1".into(), "0".into()));
+    assert_eq!((get("B_OK"), get("B_TRY")), ("0".into(), "0".into()));
+    let v = initial_grubenv_vars(true);
+    assert!(v.contains(&("B_OK".into(), "1".into())));
+}

@@ -1,0 +1,343 @@
+//! Files installed into the image and the initrd for A/B boots and ROOT's
+//! growth: the unit and scripts that confirm the booted slot, and the
+//! systemd-repart definition that grows ROOT on first boot.
+//!
+//! The image has no grub-editenv (grub-common is a build tool only) and no
+//! craton binary, so the environment block is rewritten by a POSIX sh
+//! script that needs only coreutils, grep and util-linux's mount/lsblk: it
+//! keeps the header line and the variables in order, replaces or appends
+//! the given ones, pads with `#` to 1024 bytes, writes a temporary file on
+//! the ESP and renames it over the old one, so a power cut leaves either
+//! the old block or the new. Tests check it byte for byte against
+//! [`super::grubenv::encode_grubenv`].
+//!
+//! Each list holds (absolute path, content, mode); the caller writes them.
+
+/// Rewrites variables of a GRUB environment block: `grubenv-set FILE N=V...`.
+pub const GRUBENV_SET_PATH: &str = "/usr/lib/craton/grubenv-set";
+/// Marks the booted slot good (run by [`MARK_GOOD_UNIT`]).
+pub const MARK_GOOD_PATH: &str = "/usr/lib/craton/mark-good";
+pub const MARK_GOOD_UNIT: &str = "craton-mark-good.service";
+/// The ESP's GPT partition label (DESIGN.md "Disk layout").
+pub const ESP_PARTLABEL: &str = "EFI-SYSTEM";
+
+const GRUBENV_SET: &str = r#"#!/bin/sh
+# grubenv-set FILE NAME=VALUE...: sets variables in a GRUB environment block
+# (GRUB manual "Environment block": 1024 bytes, a header line, NAME=VALUE
+# lines, '#' padding). Written by craton; the image has no grub-editenv.
+set -eu
+[ $# -ge 2 ] || { echo "usage: grubenv-set FILE NAME=VALUE..." >&2; exit 2; }
+file=$1
+shift
+header='# GRUB Environment Block'
+size=1024
+for kv in "$@"; do
+    case $kv in
+        *=*) ;;
+        *) echo "grubenv-set: $kv: expected NAME=VALUE" >&2; exit 2 ;;
+    esac
+    case ${kv%%=*} in
+        '' | *[!A-Za-z0-9_]*) echo "grubenv-set: $kv: bad name" >&2; exit 2 ;;
+    esac
+done
+if [ "$(head -n 1 "$file")" != "$header" ]; then
+    echo "grubenv-set: $file: not a GRUB environment block" >&2
+    exit 1
+fi
+tmp="$file.new"
+trap 'rm -f "$tmp"' EXIT
+{
+    printf '%s\n' "$header"
+    # The old variables in order (comment and padding lines dropped).
+    tail -n +2 "$file" | while IFS= read -r line || [ -n "$line" ]; do
+        case $line in '#'* | '') continue ;; esac
+        for kv in "$@"; do
+            [ "${kv%%=*}" = "${line%%=*}" ] && line=$kv
+        done
+        printf '%s\n' "$line"
+    done
+    # New variables at the end.
+    for kv in "$@"; do
+        tail -n +2 "$file" | grep -q "^${kv%%=*}=" || printf '%s\n' "$kv"
+    done
+} >"$tmp"
+used=$(wc -c <"$tmp")
+if [ "$used" -gt "$size" ]; then
+    echo "grubenv-set: $file: $used bytes do not fit in $size" >&2
+    exit 1
+fi
+head -c "$((size - used))" /dev/zero | tr '\0' '#' >>"$tmp"
+sync "$tmp"
+mv -f "$tmp" "$file"
+sync "$(dirname "$file")"
+"#;
+
+const MARK_GOOD: &str = r#"#!/bin/sh
+# mark-good: the booted craton slot reached boot-complete.target; record in
+# the ESP's GRUB environment block that it is good (<SLOT>_OK=1) and no
+# longer on trial (<SLOT>_TRY=0), so GRUB keeps booting it.
+set -eu
+slot= usr=
+for w in $(cat /proc/cmdline); do
+    case $w in
+        craton.slot=*) slot=${w#craton.slot=} ;;
+        systemd.verity_usr_data=PARTUUID=*) usr=${w#systemd.verity_usr_data=PARTUUID=} ;;
+    esac
+done
+case $slot in
+    a) S=A ;;
+    b) S=B ;;
+    *) echo "mark-good: no craton.slot=a|b on the kernel command line" >&2; exit 1 ;;
+esac
+# The ESP on the disk that holds the booted /usr: with two craton disks
+# attached, the partition label alone could name the other one.
+esp=
+if [ -n "$usr" ] && [ -e "/dev/disk/by-partuuid/$usr" ]; then
+    disk=$(lsblk -ndo PKNAME "/dev/disk/by-partuuid/$usr")
+    esp=$(lsblk -lnpo NAME,PARTLABEL "/dev/$disk" | while read -r name label; do
+        [ "$label" = "@ESP@" ] && echo "$name" && break
+    done)
+fi
+[ -n "$esp" ] || esp=/dev/disk/by-partlabel/@ESP@
+mnt=$(mktemp -d /run/craton-esp.XXXXXX)
+trap 'umount "$mnt" 2>/dev/null; rmdir "$mnt"' EXIT
+mount -t vfat -o rw,nosuid,nodev,noexec "$esp" "$mnt"
+env="$mnt/grub/grubenv"
+if grep -qx "${S}_OK=1" "$env" && grep -qx "${S}_TRY=0" "$env"; then
+    echo "mark-good: slot $S is already good"
+    exit 0
+fi
+@GRUBENV_SET@ "$env" "${S}_OK=1" "${S}_TRY=0"
+echo "mark-good: slot $S marked good"
+"#;
+
+const MARK_GOOD_SERVICE: &str = "[Unit]
+Description=Mark the booted craton slot good
+Documentation=man:systemd.special(7)
+# boot-complete.target: units that judge the boot order themselves before
+# it; those that record success after it (systemd.special(7)). Requiring it
+# pulls it into the transaction. No default dependencies: multi-user.target
+# wants this unit, and a target is otherwise ordered after what it wants,
+# which with boot-complete.target after multi-user.target is a cycle (as
+# systemd-bless-boot.service, which has the same place in the boot).
+DefaultDependencies=no
+Requires=boot-complete.target
+After=local-fs.target boot-complete.target
+Conflicts=shutdown.target
+Before=shutdown.target
+ConditionKernelCommandLine=craton.slot
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=@MARK_GOOD@
+";
+
+/// boot-complete.target is reached right after sysinit.target unless a unit
+/// orders itself before it; the boot counts as good once the default
+/// target's units have started. (systemd-boot-check-no-failures.service
+/// would also fail the boot for any failed unit: too strict as a default.)
+const BOOT_COMPLETE_DROPIN: &str = "[Unit]
+After=multi-user.target
+";
+
+const MULTI_USER_DROPIN: &str = "[Unit]
+Wants=craton-mark-good.service
+";
+
+/// systemd's own systemd-growfs-root.service (After=systemd-repart.service)
+/// grows the mounted ROOT ext4 online to its partition; nothing pulls it in
+/// unless gpt-auto mounted the root, so local-fs.target does.
+const GROWFS_DROPIN: &str = "[Unit]
+Wants=systemd-growfs-root.service
+";
+
+/// repart.d (repart.d(5)): match the existing ROOT partition by its type
+/// (root-x86-64, 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, DESIGN.md "Disk
+/// layout") and label, and grow it into the free space of a larger disk.
+/// No Format=: the partition and its file system exist; the file system is
+/// grown by systemd-growfs once mounted.
+const REPART_ROOT: &str = "# craton: grow ROOT to fill the disk on first boot.
+[Partition]
+Type=root-x86-64
+Label=ROOT
+";
+
+/// The files for the image's /usr (all under /usr: /etc is a factory copy).
+pub fn image_files() -> Vec<(String, String, u32)> {
+    let sd = "/usr/lib/systemd/system";
+    vec![
+        (GRUBENV_SET_PATH.into(), GRUBENV_SET.into(), 0o755),
+        (
+            MARK_GOOD_PATH.into(),
+            MARK_GOOD
+                .replace("@ESP@", ESP_PARTLABEL)
+                .replace("@GRUBENV_SET@", GRUBENV_SET_PATH),
+            0o755,
+        ),
+        (
+            format!("{sd}/{MARK_GOOD_UNIT}"),
+            MARK_GOOD_SERVICE.replace("@MARK_GOOD@", MARK_GOOD_PATH),
+            0o644,
+        ),
+        (
+            format!("{sd}/boot-complete.target.d/craton.conf"),
+            BOOT_COMPLETE_DROPIN.into(),
+            0o644,
+        ),
+        (
+            format!("{sd}/multi-user.target.d/craton-mark-good.conf"),
+            MULTI_USER_DROPIN.into(),
+            0o644,
+        ),
+        (
+            format!("{sd}/local-fs.target.d/craton-growfs.conf"),
+            GROWFS_DROPIN.into(),
+            0o644,
+        ),
+    ]
+}
+
+/// The files for the initrd: the repart definition that systemd-repart
+/// (package systemd-repart, which the initrd's package set must include)
+/// applies to the boot disk before the root is mounted.
+pub fn initrd_files() -> Vec<(String, String, u32)> {
+    vec![(
+        "/usr/lib/repart.d/50-craton-root.conf".into(),
+        REPART_ROOT.into(),
+        0o644,
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::grubenv::encode_grubenv;
+    use crate::process::Cmd;
+
+    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Runs the image's grubenv-set with /bin/sh on `block`.
+    fn grubenv_set(block: &[u8], args: &[&str]) -> anyhow::Result<Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("grubenv-set");
+        std::fs::write(&script, GRUBENV_SET).unwrap();
+        let env = dir.path().join("grubenv");
+        std::fs::write(&env, block).unwrap();
+        Cmd::new("/bin/sh")
+            .arg(&script)
+            .arg(&env)
+            .args(args)
+            .run()?;
+        // Nothing is left beside the block.
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 2);
+        Ok(std::fs::read(&env).unwrap())
+    }
+
+    #[test]
+    fn confirm_rewrites_the_block_as_the_encoder_does() {
+        let before = vars(&[
+            ("ORDER", "B A"),
+            ("A_OK", "1"),
+            ("A_TRY", "0"),
+            ("B_OK", "0"),
+            ("B_TRY", "1"),
+        ]);
+        let got = grubenv_set(&encode_grubenv(&before).unwrap(), &["B_OK=1", "B_TRY=0"]).unwrap();
+        let want = vars(&[
+            ("ORDER", "B A"),
+            ("A_OK", "1"),
+            ("A_TRY", "0"),
+            ("B_OK", "1"),
+            ("B_TRY", "0"),
+        ]);
+        assert_eq!(got, encode_grubenv(&want).unwrap());
+    }
+
+    #[test]
+    fn confirm_appends_missing_variables_and_drops_comments() {
+        // A block as Debian's grub-editenv writes it, with its warning line.
+        let mut block = b"# GRUB Environment Block\n\
+            # WARNING: Do not edit this file by tools other than grub-editenv!!!\n\
+            ORDER=A B\n"
+            .to_vec();
+        block.resize(1024, b'#');
+        let got = grubenv_set(&block, &["A_OK=1", "A_TRY=0"]).unwrap();
+        let want = vars(&[("ORDER", "A B"), ("A_OK", "1"), ("A_TRY", "0")]);
+        assert_eq!(got, encode_grubenv(&want).unwrap());
+    }
+
+    #[test]
+    fn confirm_refuses_a_file_that_is_not_a_block() {
+        let err = grubenv_set(b"hello\n", &["A_OK=1"]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not a GRUB environment block"),
+            "{err:#}"
+        );
+        assert!(grubenv_set(&encode_grubenv(&[]).unwrap(), &["A-OK=1"]).is_err());
+        let big = format!("X={}", "y".repeat(1000));
+        assert!(grubenv_set(&encode_grubenv(&[]).unwrap(), &[&big]).is_err());
+    }
+
+    /// systemd-analyze (the host's systemd) builds the boot transaction
+    /// with these units over the host's own: no ordering cycle (the first
+    /// version of the unit had one, multi-user -> boot-complete -> unit).
+    #[test]
+    fn units_make_no_ordering_cycle() {
+        let verify = |files: Vec<(String, String, u32)>| {
+            let dir = tempfile::tempdir().unwrap();
+            let units = dir.path().join("system");
+            for (path, text, _) in files {
+                if let Some(rel) = path.strip_prefix("/usr/lib/systemd/system/") {
+                    let f = units.join(rel);
+                    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+                    std::fs::write(f, text).unwrap();
+                }
+            }
+            // The trailing colon keeps systemd's own unit folders after ours.
+            Cmd::new("systemd-analyze")
+                .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+                .args(["verify", "multi-user.target"])
+                .output_all()
+                .unwrap_or_else(|e| format!("{e:#}"))
+        };
+        let out = verify(image_files());
+        assert!(!out.contains("ordering cycle"), "{out}");
+        // The check sees cycles: with default dependencies the unit has one.
+        let cyclic = image_files()
+            .into_iter()
+            .map(|(p, t, m)| (p, t.replace("DefaultDependencies=no\n", ""), m))
+            .collect();
+        let out = verify(cyclic);
+        assert!(out.contains("Found ordering cycle"), "{out}");
+    }
+
+    #[test]
+    fn scripts_parse_and_files_are_complete() {
+        for (path, text, mode) in image_files() {
+            assert!(path.starts_with("/usr/"), "{path}");
+            for p in ["@ESP@", "@GRUBENV_SET@", "@MARK_GOOD@"] {
+                assert!(!text.contains(p), "{path} has {p} unfilled");
+            }
+            if mode == 0o755 {
+                Cmd::new("/bin/sh")
+                    .arg("-n")
+                    .arg("-c")
+                    .arg(&text)
+                    .run()
+                    .unwrap();
+            }
+        }
+        let files = image_files();
+        let mark = &files.iter().find(|f| f.0 == MARK_GOOD_PATH).unwrap().1;
+        assert!(mark.contains("/usr/lib/craton/grubenv-set \"$env\" \"${S}_OK=1\" \"${S}_TRY=0\""));
+        assert!(mark.contains("/dev/disk/by-partlabel/EFI-SYSTEM"));
+        let (_, repart, _) = &initrd_files()[0];
+        assert!(repart.contains("Type=root-x86-64\n"));
+    }
+}

@@ -1,0 +1,389 @@
+//! The QEMU runner: boots an image (BIOS or UEFI with OVMF) or a kernel,
+//! streams the serial console to a log file and memory, and stops when a
+//! marker line appears, on timeout, or on SIGINT/SIGTERM.
+//!
+//! It also turns test units into systemd credentials (SMBIOS type 11,
+//! systemd.system-credentials(7)): DESIGN.md "Platforms: qemu" has the
+//! tested form. It does not build images; the disk stage does.
+//!
+//! Acceleration: KVM where it works, TCG otherwise. CRATON_QEMU_ACCEL=kvm|tcg
+//! overrides; else a short probe decides once per process (see [`probe`]).
+//! Some hosts (nested virtualisation) run small guests under KVM but stop a
+//! Linux kernel with "KVM internal error" and leave QEMU hanging, or make
+//! QEMU abort on `-cpu host`: the runner watches QEMU's stderr and exit for
+//! that, and when KVM was the probe's choice it reruns the guest under TCG
+//! and uses TCG for the rest of the process.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::Cmd;
+
+mod credentials;
+mod watch;
+
+pub use credentials::{check_unit, smbios_credential};
+use watch::Watch;
+
+/// The emulator, from the host (the integrator's .ci/run installs it).
+pub const QEMU: &str = "qemu-system-x86_64";
+/// Debian's ovmf package; CRATON_OVMF_DIR overrides.
+pub const OVMF_DIR: &str = "/usr/share/OVMF";
+/// UEFI firmware code and the template of its variable store (4 MiB flash
+/// layout, Debian's ovmf package; no Secure Boot keys enrolled).
+pub const OVMF_CODE: &str = "OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "OVMF_VARS_4M.fd";
+/// The same with Microsoft's keys enrolled and Secure Boot on (Debian's
+/// ovmf package), which Debian's signed shim is made for.
+pub const OVMF_CODE_SB: &str = "OVMF_CODE_4M.ms.fd";
+pub const OVMF_VARS_SB: &str = "OVMF_VARS_4M.ms.fd";
+/// The override of the accelerator choice.
+pub const ACCEL_ENV: &str = "CRATON_QEMU_ACCEL";
+/// What QEMU prints when KVM cannot run an instruction (accel/kvm: the
+/// KVM_EXIT_INTERNAL_ERROR exit); QEMU then pauses the guest for ever.
+pub(crate) const KVM_FAILURE: &str = "KVM internal error";
+/// The probe's guest is SeaBIOS with nothing to boot: it prints its log on
+/// the debug console at I/O port 0x402 and ends with this line (SeaBIOS
+/// src/boot.c), which takes milliseconds under working KVM.
+const PROBE_MARKER: &str = "No bootable device";
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first bytes of a qcow2 image (QEMU docs/interop/qcow2.txt).
+const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
+
+/// The machine's firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS, QEMU's default.
+    Bios,
+    /// OVMF from [`OVMF_DIR`].
+    Uefi,
+}
+
+/// How QEMU runs guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn parse(s: &str) -> Result<Accel> {
+        match s {
+            "kvm" => Ok(Accel::Kvm),
+            "tcg" => Ok(Accel::Tcg),
+            _ => bail!("{ACCEL_ENV}={s:?}: expected kvm or tcg"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// One QEMU run. Make it with [`QemuRun::new`] and set what differs.
+#[derive(Debug, Clone)]
+pub struct QemuRun {
+    /// The disk (raw or qcow2, detected); `None` for a `-kernel` run.
+    pub image: Option<PathBuf>,
+    pub firmware: Firmware,
+    /// UEFI with Secure Boot enforced (ignored for BIOS).
+    pub secure_boot: bool,
+    /// Guest writes go to a temporary overlay (`snapshot=on`).
+    pub snapshot: bool,
+    pub memory_mib: u32,
+    /// systemd credentials: name and bytes (see [`check_unit`]).
+    pub credentials: Vec<(String, Vec<u8>)>,
+    /// Host port forwarded to the guest's ssh port 22 on 127.0.0.1.
+    pub ssh_forward_port: Option<u16>,
+    pub extra_args: Vec<String>,
+    pub timeout: Duration,
+    /// Stop successfully once a serial line contains this text.
+    pub marker: Option<String>,
+    /// `None`: CRATON_QEMU_ACCEL, else the probe.
+    pub accel: Option<Accel>,
+    /// Where the serial log is written as it arrives.
+    pub serial_log: Option<PathBuf>,
+    /// Print serial lines on stdout too (interactive `craton qemu`).
+    pub echo: bool,
+}
+
+impl QemuRun {
+    pub fn new(image: Option<PathBuf>, firmware: Firmware) -> QemuRun {
+        QemuRun {
+            image,
+            firmware,
+            secure_boot: false,
+            snapshot: false,
+            // Enough for systemd and docker's daemons in a test boot.
+            memory_mib: 1024,
+            credentials: Vec::new(),
+            ssh_forward_port: None,
+            extra_args: Vec::new(),
+            timeout: Duration::from_secs(600),
+            marker: None,
+            accel: None,
+            serial_log: None,
+            echo: false,
+        }
+    }
+}
+
+/// What a run saw.
+#[derive(Debug, Clone)]
+pub struct QemuResult {
+    pub serial_log: String,
+    pub marker_seen: bool,
+    pub elapsed: Duration,
+    pub accel: Accel,
+}
+
+/// Set once KVM failed a real guest in this process.
+static KVM_BROKEN: AtomicBool = AtomicBool::new(false);
+
+/// Runs QEMU until the marker, the guest's power-off or the timeout. A
+/// timeout, or QEMU ending before the marker, is an error with the log tail.
+pub fn run(run: &QemuRun) -> Result<QemuResult> {
+    let (accel, chosen) = match run.accel {
+        Some(a) => (a, true),
+        None => match std::env::var(ACCEL_ENV) {
+            Ok(v) if !v.is_empty() => (Accel::parse(&v)?, true),
+            _ => (probe(), false),
+        },
+    };
+    let accel = if !chosen && KVM_BROKEN.load(Ordering::SeqCst) {
+        Accel::Tcg
+    } else {
+        accel
+    };
+    match run_once(run, accel)? {
+        Outcome::Done(r) => Ok(r),
+        Outcome::KvmFailed(log) if !chosen => {
+            tracing::warn!("KVM cannot run this guest here; running it again under TCG");
+            KVM_BROKEN.store(true, Ordering::SeqCst);
+            match run_once(run, Accel::Tcg)? {
+                Outcome::Done(r) => Ok(r),
+                Outcome::KvmFailed(_) => bail!("qemu under TCG reported a KVM error:\n{log}"),
+            }
+        }
+        Outcome::KvmFailed(log) => bail!(
+            "qemu: {KVM_FAILURE} (the guest stopped; {ACCEL_ENV}=tcg avoids KVM); stderr:\n{log}"
+        ),
+    }
+}
+
+enum Outcome {
+    Done(QemuResult),
+    KvmFailed(String),
+}
+
+fn run_once(run: &QemuRun, accel: Accel) -> Result<Outcome> {
+    let work = tempfile::tempdir().context("making a temporary folder for qemu")?;
+    let cmd = command(run, accel, work.path())?;
+    let watch = Watch {
+        marker: run.marker.as_deref(),
+        timeout: run.timeout,
+        echo: run.echo,
+        log: run.serial_log.as_deref(),
+        kvm: accel == Accel::Kvm,
+    };
+    let seen = watch.run(&cmd)?;
+    if let Some(stderr) = seen.kvm_failure {
+        return Ok(Outcome::KvmFailed(stderr));
+    }
+    Ok(Outcome::Done(QemuResult {
+        serial_log: seen.serial,
+        marker_seen: seen.marker_seen,
+        elapsed: seen.elapsed,
+        accel,
+    }))
+}
+
+/// The QEMU command line; `work` holds the UEFI variable store copy.
+fn command(run: &QemuRun, accel: Accel, work: &Path) -> Result<Cmd> {
+    let mut cmd = Cmd::new(QEMU)
+        .args(["-no-user-config", "-nodefaults", "-display", "none"])
+        .args(["-serial", "stdio", "-monitor", "none"])
+        // A guest reboot (panic=-1, a failed boot) ends the run instead of
+        // looping until the timeout.
+        .arg("-no-reboot")
+        .arg("-accel")
+        .arg(accel.name())
+        .args(["-m", &run.memory_mib.to_string(), "-smp", "2"]);
+    if accel == Accel::Kvm {
+        cmd = cmd.args(["-cpu", "host"]);
+    }
+    let secure = run.firmware == Firmware::Uefi && run.secure_boot;
+    if secure {
+        // OVMF's Secure Boot build keeps its variables in SMM-protected
+        // flash (DESIGN.md "Boot and A/B", tested with trixie's shim).
+        cmd = cmd
+            .args(["-machine", "q35,smm=on"])
+            .args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+    } else {
+        cmd = cmd.args(["-machine", "q35"]);
+    }
+    if run.firmware == Firmware::Uefi {
+        let (code_name, vars_name) = if secure {
+            (OVMF_CODE_SB, OVMF_VARS_SB)
+        } else {
+            (OVMF_CODE, OVMF_VARS)
+        };
+        let dir = std::env::var_os("CRATON_OVMF_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(OVMF_DIR));
+        let code = dir.join(code_name);
+        if !code.is_file() {
+            bail!(
+                "UEFI firmware {} not found (Debian package ovmf)",
+                code.display()
+            );
+        }
+        // The variable store is writable flash: each run gets a fresh copy.
+        let vars = work.join(vars_name);
+        std::fs::copy(dir.join(vars_name), &vars)
+            .with_context(|| format!("copying {}", dir.join(vars_name).display()))?;
+        cmd = cmd
+            .arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                qemu_path(&code)?
+            ))
+            .arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                qemu_path(&vars)?
+            ));
+    }
+    if let Some(image) = &run.image {
+        let format = image_format(image)?;
+        let snap = if run.snapshot { ",snapshot=on" } else { "" };
+        cmd = cmd.arg("-drive").arg(format!(
+            "if=virtio,format={format},file={}{snap}",
+            qemu_path(image)?
+        ));
+    }
+    let fwd = run
+        .ssh_forward_port
+        .map(|p| format!(",hostfwd=tcp:127.0.0.1:{p}-:22"))
+        .unwrap_or_default();
+    cmd = cmd
+        .arg("-netdev")
+        .arg(format!("user,id=net0{fwd}"))
+        .args(["-device", "virtio-net-pci,netdev=net0"]);
+    for (name, value) in &run.credentials {
+        cmd = cmd.args(["-smbios", &smbios_credential(name, value)?]);
+    }
+    Ok(cmd.args(&run.extra_args))
+}
+
+/// QEMU's -drive takes `,` as a separator (doubled to escape it).
+fn qemu_path(p: &Path) -> Result<String> {
+    let s = p
+        .to_str()
+        .with_context(|| format!("path {} is not UTF-8", p.display()))?;
+    Ok(s.replace(',', ",,"))
+}
+
+fn image_format(image: &Path) -> Result<&'static str> {
+    let mut magic = [0u8; 4];
+    let mut f = File::open(image).with_context(|| format!("opening {}", image.display()))?;
+    let n = f
+        .read(&mut magic)
+        .with_context(|| format!("reading {}", image.display()))?;
+    Ok(if n == 4 && &magic == QCOW2_MAGIC {
+        "qcow2"
+    } else {
+        "raw"
+    })
+}
+
+/// KVM or TCG for this host, decided once per process: /dev/kvm must open
+/// read-write and SeaBIOS must run to its end under KVM with `-cpu host`
+/// within [`PROBE_TIMEOUT`]. This does not catch every broken KVM (see the
+/// module header for the fallback that catches the rest we have seen).
+pub fn probe() -> Accel {
+    static CHOICE: OnceLock<Accel> = OnceLock::new();
+    *CHOICE.get_or_init(|| {
+        let accel = match probe_kvm() {
+            Ok(()) => Accel::Kvm,
+            Err(e) => {
+                tracing::info!("using TCG: KVM probe: {e:#}");
+                Accel::Tcg
+            }
+        };
+        tracing::debug!("qemu accelerator: {}", accel.name());
+        accel
+    })
+}
+
+fn probe_kvm() -> Result<()> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .context("opening /dev/kvm")?;
+    let cmd = Cmd::new(QEMU)
+        .args(["-no-user-config", "-nodefaults", "-display", "none"])
+        // The same CPU model as real runs: on some nested hosts QEMU aborts
+        // setting up `-cpu host` before the guest runs at all.
+        .args(["-machine", "pc", "-accel", "kvm", "-cpu", "host"])
+        .args(["-m", "64", "-no-reboot"])
+        .args(["-chardev", "stdio,id=dbg"])
+        .args(["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]);
+    let watch = Watch {
+        marker: Some(PROBE_MARKER),
+        timeout: PROBE_TIMEOUT,
+        echo: false,
+        log: None,
+        kvm: true,
+    };
+    let seen = watch.run(&cmd)?;
+    if let Some(err) = seen.kvm_failure {
+        bail!("{KVM_FAILURE}: {err}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accel_override_parses() {
+        assert_eq!(Accel::parse("kvm").unwrap(), Accel::Kvm);
+        assert_eq!(Accel::parse("tcg").unwrap(), Accel::Tcg);
+        assert!(Accel::parse("hvf").is_err());
+    }
+
+    #[test]
+    fn command_line_for_uefi_with_a_qcow2_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("disk.qcow2");
+        std::fs::write(&img, b"QFI\xfb\0\0\0\x03").unwrap();
+        let mut r = QemuRun::new(Some(img.clone()), Firmware::Uefi);
+        r.snapshot = true;
+        r.ssh_forward_port = Some(2222);
+        r.credentials = vec![("x".into(), b"y".to_vec())];
+        let line = command(&r, Accel::Tcg, dir.path()).unwrap().display();
+        for want in [
+            "-accel tcg",
+            "-machine q35",
+            "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+            &format!("if=virtio,format=qcow2,file={},snapshot=on", img.display()),
+            "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
+            "type=11,value=io.systemd.credential.binary:x=eQ==",
+        ] {
+            assert!(line.contains(want), "{want} not in {line}");
+        }
+        assert!(dir.path().join(OVMF_VARS).is_file());
+    }
+}

@@ -1,0 +1,117 @@
+//! The QEMU runner against real guests, always under TCG (KVM hangs on
+//! some of the machines these tests run on): trixie's kernel booted
+//! directly, a marker that never comes, and the A/B selection of the
+//! generated grub.cfg booted through shim, GRUB and OVMF (see qemu_runner/ab_boot.rs).
+//!
+//! The kernel comes from a built root tree: CRATON_TEST_TREE, default
+//! /var/tmp/craton-tree (made by `craton rootfs`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use craton::qemu::{self, Accel, Firmware, QemuRun};
+
+#[path = "qemu_runner/ab_boot.rs"]
+mod ab_boot;
+
+/// QEMU under TCG is CPU-bound: one guest at a time keeps each test's
+/// timing predictable on small CI machines.
+pub static QEMU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The kernel of the built tree.
+pub fn kernel() -> PathBuf {
+    let tree = std::env::var_os("CRATON_TEST_TREE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/craton-tree"));
+    let modules = tree.join("usr/lib/modules");
+    let entries = std::fs::read_dir(&modules)
+        .unwrap_or_else(|e| panic!("no kernel under {}: {e}", modules.display()));
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("vmlinuz"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no vmlinuz under {}", modules.display()))
+}
+
+#[test]
+fn boots_a_kernel_to_its_banner() {
+    let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = QemuRun::new(None, Firmware::Bios);
+    run.accel = Some(Accel::Tcg);
+    run.memory_mib = 256;
+    run.timeout = Duration::from_secs(60);
+    run.marker = Some("Linux version".into());
+    let log = tempfile::NamedTempFile::new().unwrap();
+    run.serial_log = Some(log.path().to_owned());
+    run.extra_args = vec![
+        "-kernel".into(),
+        kernel().to_string_lossy().into_owned(),
+        "-append".into(),
+        "console=ttyS0,115200n8 panic=-1".into(),
+    ];
+    let r = qemu::run(&run).unwrap();
+    assert!(r.marker_seen);
+    assert_eq!(r.accel, Accel::Tcg);
+    assert!(
+        r.serial_log.contains("Linux version 6."),
+        "{}",
+        r.serial_log
+    );
+    // The log file holds what was streamed.
+    let file = std::fs::read_to_string(log.path()).unwrap();
+    assert!(file.contains("Linux version"), "{file}");
+    eprintln!("kernel banner after {:?}", r.elapsed);
+}
+
+#[test]
+fn a_marker_that_never_comes_times_out_with_the_log_tail() {
+    let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = QemuRun::new(None, Firmware::Bios);
+    run.accel = Some(Accel::Tcg);
+    run.memory_mib = 128;
+    run.timeout = Duration::from_secs(5);
+    run.marker = Some("CRATON-NEVER".into());
+    // Without a root the kernel panics after a few seconds; panic=0 makes
+    // it wait there for ever, so only the timeout ends the run.
+    // earlyprintk puts its first lines out within about 2 s under TCG.
+    run.extra_args = vec![
+        "-kernel".into(),
+        kernel().to_string_lossy().into_owned(),
+        "-append".into(),
+        "console=ttyS0 earlyprintk=ttyS0 panic=0".into(),
+    ];
+    let start = std::time::Instant::now();
+    let err = format!("{:#}", qemu::run(&run).unwrap_err());
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.contains("timed out after 5s"), "{err}");
+    assert!(err.contains("\"CRATON-NEVER\""), "{err}");
+    // The tail: the kernel's last log lines (timestamped), at most 40.
+    let (_, tail) = err.split_once("last serial lines:\n").unwrap();
+    let lines: Vec<&str> = tail.lines().collect();
+    assert!(!lines.is_empty() && lines.len() <= 40, "{err}");
+    assert!(lines.iter().any(|l| l.starts_with("[    ")), "{err}");
+}
+
+#[test]
+fn a_guest_that_ends_before_the_marker_is_an_error_with_the_log_tail() {
+    let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = QemuRun::new(None, Firmware::Bios);
+    run.accel = Some(Accel::Tcg);
+    run.memory_mib = 128;
+    run.timeout = Duration::from_secs(120);
+    run.marker = Some("CRATON-NEVER".into());
+    // No root: the kernel panics, panic=-1 reboots, -no-reboot ends QEMU.
+    run.extra_args = vec![
+        "-kernel".into(),
+        kernel().to_string_lossy().into_owned(),
+        "-append".into(),
+        "console=ttyS0 panic=-1".into(),
+    ];
+    let err = format!("{:#}", qemu::run(&run).unwrap_err());
+    assert!(err.contains("qemu exited before \"CRATON-NEVER\""), "{err}");
+    assert!(err.contains("Kernel panic"), "{err}");
+}

@@ -1,0 +1,470 @@
+//! The generated grub.cfg's A/B selection, booted for real: a GPT disk with
+//! one FAT ESP (made here by hand with the tools tree's mkfs.fat and
+//! mtools, since the disk writer is another stage), Debian's signed shim
+//! and grubx64.efi, OVMF, TCG. Each slot folder holds trixie's kernel and a
+//! slot.cfg with that slot's own values; a boot ends when the kernel prints
+//! its command line, which shows the slot GRUB chose and that slot.cfg's
+//! variables reached the kernel. The environment block is read back with
+//! mtools after each boot.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use craton::boot::grubcfg::{BootConfig, grub_cfg, initial_grubenv_vars, slot_cfg};
+use craton::boot::{Slot, SlotEntry, decode_grubenv, encode_grubenv};
+use craton::profile::UsrFilesystem;
+use craton::qemu::{self, Accel, Firmware, QemuRun};
+use craton::tools::ToolsTree;
+
+/// 512-byte sectors; the ESP starts at 1 MiB (DESIGN.md "Disk layout").
+const SECTOR: u64 = 512;
+const ESP_START: u64 = 2048;
+const ESP_SECTORS: u64 = 64 * 2048;
+/// The ESP type, UEFI specification 2.10 table 5.7.
+const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+
+fn tools() -> ToolsTree {
+    if let Some(p) = std::env::var_os("CRATON_TOOLS_TREE") {
+        return ToolsTree::at(PathBuf::from(p));
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let trees = std::env::var_os("CRATON_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".cache/craton"))
+        .join("trees");
+    let tree = std::fs::read_dir(&trees)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("tools-"))
+        .unwrap_or_else(|| panic!("no tools tree in {}", trees.display()));
+    ToolsTree::at(tree.path())
+}
+
+/// A GUID in GPT's on-disk order (first three fields little-endian).
+fn guid_bytes(s: &str) -> [u8; 16] {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    let b: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&[b[3], b[2], b[1], b[0]]);
+    out[4..6].copy_from_slice(&[b[5], b[4]]);
+    out[6..8].copy_from_slice(&[b[7], b[6]]);
+    out[8..].copy_from_slice(&b[8..]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = flate2::Crc::new();
+    c.update(data);
+    c.sum()
+}
+
+/// A disk with a protective MBR and a GPT holding one ESP (UEFI spec 2.10
+/// section 5.3), primary and backup.
+fn write_gpt(disk: &Path) {
+    let total = ESP_START + ESP_SECTORS + 2048;
+    let last = total - 1;
+    let mut img = vec![0u8; (34 * SECTOR) as usize];
+    // Protective MBR: one 0xEE partition over the disk.
+    img[446 + 4] = 0xEE;
+    img[446 + 1..446 + 4].copy_from_slice(&[0, 2, 0]);
+    img[446 + 5..446 + 8].copy_from_slice(&[0xFF, 0xFF, 0xFF]);
+    img[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
+    img[446 + 12..446 + 16].copy_from_slice(&((total - 1) as u32).to_le_bytes());
+    img[510] = 0x55;
+    img[511] = 0xAA;
+    let mut entries = vec![0u8; 128 * 128];
+    entries[..16].copy_from_slice(&guid_bytes(ESP_TYPE));
+    entries[16..32].copy_from_slice(&guid_bytes("3F1B5E2A-6C7D-4E8F-9A0B-1C2D3E4F5A6B"));
+    entries[32..40].copy_from_slice(&ESP_START.to_le_bytes());
+    entries[40..48].copy_from_slice(&(ESP_START + ESP_SECTORS - 1).to_le_bytes());
+    for (i, u) in "EFI-SYSTEM".encode_utf16().enumerate() {
+        entries[56 + 2 * i..58 + 2 * i].copy_from_slice(&u.to_le_bytes());
+    }
+    let header = |current: u64, backup: u64, entries_lba: u64| {
+        let mut h = vec![0u8; 92];
+        h[..8].copy_from_slice(b"EFI PART");
+        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+        h[12..16].copy_from_slice(&92u32.to_le_bytes());
+        h[24..32].copy_from_slice(&current.to_le_bytes());
+        h[32..40].copy_from_slice(&backup.to_le_bytes());
+        h[40..48].copy_from_slice(&34u64.to_le_bytes());
+        h[48..56].copy_from_slice(&(last - 33).to_le_bytes());
+        h[56..72].copy_from_slice(&guid_bytes("9D4C2B1A-0F8E-4D7C-8B6A-5F4E3D2C1B0A"));
+        h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
+        h[80..84].copy_from_slice(&128u32.to_le_bytes());
+        h[84..88].copy_from_slice(&128u32.to_le_bytes());
+        h[88..92].copy_from_slice(&crc32(&entries).to_le_bytes());
+        let crc = crc32(&h);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        h
+    };
+    img[512..604].copy_from_slice(&header(1, last, 2));
+    img[1024..1024 + entries.len()].copy_from_slice(&entries);
+    let mut tail = entries.clone();
+    tail.resize((33 * SECTOR) as usize, 0);
+    tail[(32 * SECTOR) as usize..(32 * SECTOR) as usize + 92].copy_from_slice(&header(
+        last,
+        1,
+        last - 32,
+    ));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(disk)
+        .unwrap();
+    f.set_len(total * SECTOR).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&img, 0).unwrap();
+    f.write_all_at(&tail, (last - 32) * SECTOR).unwrap();
+}
+
+/// mtools' image argument for the ESP inside the disk.
+fn esp(disk: &Path) -> String {
+    format!("{}@@{}", disk.display(), ESP_START * SECTOR)
+}
+
+fn mtools(tools: &ToolsTree, prog: &str, args: &[&str]) -> Vec<u8> {
+    tools
+        .cmd(prog)
+        .unwrap()
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn put(tools: &ToolsTree, disk: &Path, src: &Path, dst: &str) {
+    mtools(
+        tools,
+        "mcopy",
+        &[
+            "-o",
+            "-i",
+            &esp(disk),
+            &src.to_string_lossy(),
+            &format!("::{dst}"),
+        ],
+    );
+}
+
+fn put_bytes(tools: &ToolsTree, disk: &Path, data: &[u8], dst: &str) {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), data).unwrap();
+    put(tools, disk, f.path(), dst);
+}
+
+fn read_env(tools: &ToolsTree, disk: &Path) -> Vec<(String, String)> {
+    let block = mtools(tools, "mtype", &["-i", &esp(disk), "::/grub/grubenv"]);
+    decode_grubenv(&block).unwrap()
+}
+
+fn get(env: &[(String, String)], name: &str) -> String {
+    env.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{name} not in {env:?}"))
+}
+
+fn entry(slot: Slot, hash_byte: &str) -> SlotEntry {
+    let uuid = match slot {
+        Slot::A => "aaaaaaaa-1111-4222-8333-444444444444",
+        Slot::B => "bbbbbbbb-1111-4222-8333-444444444444",
+    };
+    SlotEntry::new(
+        slot,
+        "1.0",
+        uuid,
+        &hash_byte.repeat(32),
+        4096,
+        UsrFilesystem::Erofs,
+    )
+    .unwrap()
+}
+
+/// The ESP as the disk stage will lay it out, with both slots filled.
+fn make_disk(dir: &Path) -> PathBuf {
+    let tools = tools();
+    let disk = dir.join("disk.raw");
+    write_gpt(&disk);
+    tools
+        .cmd("mkfs.fat")
+        .unwrap()
+        .args(["-F", "32", "-s", "1", "-n", "EFI-SYSTEM", "--offset"])
+        .arg(ESP_START.to_string())
+        .arg(&disk)
+        .arg((ESP_SECTORS / 2).to_string())
+        .run()
+        .unwrap();
+    for d in [
+        "/EFI",
+        "/EFI/BOOT",
+        "/EFI/debian",
+        "/grub",
+        "/craton",
+        "/craton/a",
+        "/craton/b",
+    ] {
+        mtools(&tools, "mmd", &["-i", &esp(&disk), &format!("::{d}")]);
+    }
+    put(
+        &tools,
+        &disk,
+        &tools.path("usr/lib/shim/shimx64.efi.signed"),
+        "/EFI/BOOT/BOOTX64.EFI",
+    );
+    put(
+        &tools,
+        &disk,
+        &tools.path("usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"),
+        "/EFI/BOOT/grubx64.efi",
+    );
+    let cfg = grub_cfg(&BootConfig {
+        timeout_secs: 0,
+        console: Some("ttyS0,115200n8".into()),
+        kernel_args: vec!["panic=-1".into()],
+    });
+    put_bytes(&tools, &disk, cfg.as_bytes(), "/EFI/debian/grub.cfg");
+    put_bytes(&tools, &disk, cfg.as_bytes(), "/grub/grub.cfg");
+    let env = encode_grubenv(&initial_grubenv_vars(true)).unwrap();
+    put_bytes(&tools, &disk, &env, "/grub/grubenv");
+    let kernel = crate::kernel();
+    for (slot, byte) in [(Slot::A, "aa"), (Slot::B, "bb")] {
+        let d = format!("/craton/{}", slot.dir_name());
+        put_bytes(
+            &tools,
+            &disk,
+            slot_cfg(&entry(slot, byte)).as_bytes(),
+            &format!("{d}/slot.cfg"),
+        );
+        put(&tools, &disk, &kernel, &format!("{d}/vmlinuz"));
+        // No initrd is needed to reach the kernel's command line.
+        put_bytes(&tools, &disk, &[0u8; 512], &format!("{d}/initrd"));
+    }
+    disk
+}
+
+/// What craton-mark-good does in the booted OS, on the ESP of `disk`: the
+/// image's grubenv-set script, run with /bin/sh.
+fn confirm(tools: &ToolsTree, disk: &Path, slot: Slot) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, script, _) = craton::boot::units::image_files()
+        .into_iter()
+        .find(|(p, _, _)| p == craton::boot::units::GRUBENV_SET_PATH)
+        .unwrap();
+    let script_path = dir.path().join("grubenv-set");
+    std::fs::write(&script_path, script).unwrap();
+    let env = dir.path().join("grubenv");
+    let block = mtools(tools, "mtype", &["-i", &esp(disk), "::/grub/grubenv"]);
+    std::fs::write(&env, block).unwrap();
+    let n = slot.env_name();
+    craton::process::Cmd::new("/bin/sh")
+        .arg(&script_path)
+        .arg(&env)
+        .args([format!("{n}_OK=1"), format!("{n}_TRY=0")])
+        .run()
+        .unwrap();
+    put(tools, disk, &env, "/grub/grubenv");
+}
+
+/// Boots the disk; returns the kernel command line and the elapsed time.
+fn boot(disk: &Path) -> (String, String, Duration) {
+    boot_with(disk, false)
+}
+
+fn boot_with(disk: &Path, secure_boot: bool) -> (String, String, Duration) {
+    let mut run = QemuRun::new(Some(disk.to_owned()), Firmware::Uefi);
+    run.secure_boot = secure_boot;
+    run.accel = Some(Accel::Tcg);
+    run.memory_mib = 256;
+    run.timeout = Duration::from_secs(180);
+    run.marker = Some("Kernel command line:".into());
+    let r = qemu::run(&run).unwrap();
+    let line = r
+        .serial_log
+        .lines()
+        .find(|l| l.contains("Kernel command line:"))
+        .unwrap()
+        .to_owned();
+    (line, r.serial_log, r.elapsed)
+}
+
+fn assert_booted(line: &str, slot: Slot) {
+    let (dir, byte, uuid) = match slot {
+        Slot::A => ("a", "aa", "aaaaaaaa"),
+        Slot::B => ("b", "bb", "bbbbbbbb"),
+    };
+    for want in [
+        format!("BOOT_IMAGE=/craton/{dir}/vmlinuz"),
+        format!("craton.slot={dir}"),
+        format!("usrhash={}", byte.repeat(32)),
+        format!("systemd.verity_usr_data=PARTUUID={uuid}-1111-4222-8333-444444444444"),
+        "mount.usrfstype=erofs".to_owned(),
+        "systemd.verity_usr_options=hash-offset=4096".to_owned(),
+        "console=ttyS0,115200n8".to_owned(),
+        "panic=-1".to_owned(),
+    ] {
+        assert!(line.contains(&want), "{want} not in {line}");
+    }
+}
+
+#[test]
+fn grub_selects_slots_by_order_ok_and_try() {
+    let _serial = crate::QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tools = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = make_disk(dir.path());
+
+    // 1: a new image boots A and marks it tried.
+    let (line, log, t) = boot(&disk);
+    eprintln!("boot 1 (A): {t:?}");
+    assert_booted(&line, Slot::A);
+    assert!(log.contains("craton: booting slot A"), "{log}");
+    let env = read_env(&tools, &disk);
+    assert_eq!(
+        (get(&env, "A_TRY"), get(&env, "B_TRY")),
+        ("1".into(), "0".into())
+    );
+
+    // 1b: the image's own confirm script marks A good; GRUB then keeps A.
+    confirm(&tools, &disk, Slot::A);
+    let (line, _, t) = boot(&disk);
+    eprintln!("boot 1b (A confirmed, A again): {t:?}");
+    assert_booted(&line, Slot::A);
+    let env = read_env(&tools, &disk);
+    assert_eq!(
+        (get(&env, "A_TRY"), get(&env, "B_TRY")),
+        ("1".into(), "0".into())
+    );
+
+    // 2: A not confirmed this time: the next boot takes B, the other good slot.
+    let (line, _, t) = boot(&disk);
+    eprintln!("boot 2 (B after unconfirmed A): {t:?}");
+    assert_booted(&line, Slot::B);
+    let env = read_env(&tools, &disk);
+    assert_eq!(
+        (get(&env, "A_TRY"), get(&env, "B_TRY")),
+        ("1".into(), "1".into())
+    );
+
+    // 3: both tried: the tries are reset and ORDER's first good slot boots.
+    let (line, log, t) = boot(&disk);
+    eprintln!("boot 3 (reset, A): {t:?}");
+    assert_booted(&line, Slot::A);
+    assert!(log.contains("resetting the tries"), "{log}");
+    let env = read_env(&tools, &disk);
+    assert_eq!(
+        (get(&env, "A_TRY"), get(&env, "B_TRY")),
+        ("1".into(), "0".into())
+    );
+
+    // 4: A marked bad: B boots although A comes first in ORDER.
+    let vars: Vec<(String, String)> = [
+        ("ORDER", "A B"),
+        ("A_OK", "0"),
+        ("A_TRY", "0"),
+        ("B_OK", "1"),
+        ("B_TRY", "0"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    put_bytes(
+        &tools,
+        &disk,
+        &encode_grubenv(&vars).unwrap(),
+        "/grub/grubenv",
+    );
+    let (line, _, t) = boot(&disk);
+    eprintln!("boot 4 (A_OK=0 -> B): {t:?}");
+    assert_booted(&line, Slot::B);
+    let env = read_env(&tools, &disk);
+    assert_eq!(
+        (get(&env, "A_OK"), get(&env, "B_TRY")),
+        ("0".into(), "1".into())
+    );
+    // GRUB rewrote the block in place at its full size.
+    let block = mtools(&tools, "mtype", &["-i", &esp(&disk), "::/grub/grubenv"]);
+    assert_eq!(block.len(), 1024);
+}
+
+/// The same chain with Secure Boot enforced (Microsoft's keys, as on real
+/// machines): shim verifies GRUB, GRUB (locked down) still reads and writes
+/// the environment block and verifies Debian's signed kernel through shim.
+#[test]
+fn secure_boot_chain_boots_slot_a() {
+    let _serial = crate::QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tools = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = make_disk(dir.path());
+    let (line, log, t) = boot_with(&disk, true);
+    eprintln!("secure boot (A): {t:?}");
+    assert_booted(&line, Slot::A);
+    assert!(log.contains("Secure boot enabled"), "{log}");
+    let env = read_env(&tools, &disk);
+    assert_eq!(get(&env, "A_TRY"), "1");
+}
+
+/// The same grub.cfg under BIOS GRUB (i386-pc) with the module set of
+/// DESIGN.md's tested core.img. Until the disk stage installs boot.img and
+/// core.img, SeaBIOS starts GRUB as a Linux-format kernel: GRUB's
+/// lnxboot.img in front of core.img (GRUB manual "Images"), with the ESP
+/// as prefix, so the script, load_env and save_env run on the BIOS build.
+#[test]
+fn bios_grub_selects_slot_a_then_b() {
+    let _serial = crate::QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let tools = tools();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = make_disk(dir.path());
+    let core = dir.path().join("core.img");
+    tools
+        .cmd("grub-mkimage")
+        .unwrap()
+        .arg("-d")
+        .arg(tools.path("usr/lib/grub/i386-pc"))
+        .args(["-O", "i386-pc", "-p", "(hd0,gpt1)/grub", "-o"])
+        .arg(&core)
+        .args([
+            "biosdisk",
+            "part_gpt",
+            "fat",
+            "normal",
+            "configfile",
+            "loadenv",
+            "search",
+            "test",
+            "echo",
+            "linux",
+            "serial",
+            "terminal",
+        ])
+        .run()
+        .unwrap();
+    let mut lnx = std::fs::read(tools.path("usr/lib/grub/i386-pc/lnxboot.img")).unwrap();
+    lnx.extend(std::fs::read(&core).unwrap());
+    let grub = dir.path().join("grub.lnx");
+    std::fs::write(&grub, lnx).unwrap();
+    for (n, want) in [(1, Slot::A), (2, Slot::B)] {
+        let mut run = QemuRun::new(Some(disk.clone()), Firmware::Bios);
+        run.accel = Some(Accel::Tcg);
+        run.memory_mib = 256;
+        run.timeout = Duration::from_secs(180);
+        run.marker = Some("Kernel command line:".into());
+        run.extra_args = vec!["-kernel".into(), grub.to_string_lossy().into_owned()];
+        let r = qemu::run(&run).unwrap();
+        eprintln!("BIOS boot {n} ({want}): {:?}", r.elapsed);
+        let line = r
+            .serial_log
+            .lines()
+            .find(|l| l.contains("Kernel command line:"))
+            .unwrap();
+        assert_booted(line, want);
+    }
+    let env = read_env(&tools, &disk);
+    assert_eq!(
+        (get(&env, "A_TRY"), get(&env, "B_TRY")),
+        ("1".into(), "1".into())
+    );
+}
