@@ -11,41 +11,20 @@
 use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use craton::context::Context;
 use craton::digest::Sha256;
 use craton::disk::{
     self, DiskGuids, DiskInfo, DiskSizes, DiskSpec, EspFile, Mib, PartKind, SECTOR, Slot, Source,
     UsrB,
 };
-use craton::fetch::plan::{self, FetchSettings};
 use craton::process::Cmd;
-use craton::repo::mirror::Overrides;
 use craton::tools::ToolsTree;
 
 /// A marker that the test grub.cfg prints, with the grubenv's ORDER.
 const MARK: &str = "CRATON-GRUB-CFG";
 
 fn tools() -> &'static ToolsTree {
-    static TOOLS: OnceLock<ToolsTree> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let work = tempfile::tempdir().unwrap();
-        let ctx = Context::new(
-            &root.join("tests/container-host-test.toml"),
-            Some(work.path().join("tools.lock")),
-            Overrides::from_flags_and_env(None, None),
-        )
-        .unwrap();
-        let lock = craton::resolve::current_lock(&ctx, false).unwrap();
-        let settings = FetchSettings {
-            jobs: 8,
-            artifact_dir: None,
-        };
-        plan::run(&ctx, &lock, &settings).unwrap();
-        ToolsTree::ensure(&ctx, &lock, 2).unwrap()
-    })
+    craton::tools::tree::test_tree()
 }
 
 /// Inputs of a test disk, made in `dir`.

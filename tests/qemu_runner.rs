@@ -3,8 +3,10 @@
 //! directly, a marker that never comes, and the A/B selection of the
 //! generated grub.cfg booted through shim, GRUB and OVMF (see qemu_runner/ab_boot.rs).
 //!
-//! The kernel comes from a built root tree: CRATON_TEST_TREE, default
-//! /var/tmp/craton-tree (made by `craton rootfs`).
+//! The kernel comes from the test profile's root tree, built by
+//! `craton rootfs` (tests/support).
+
+mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,9 +22,7 @@ pub static QEMU_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The kernel of the built tree.
 pub fn kernel() -> PathBuf {
-    let tree = std::env::var_os("CRATON_TEST_TREE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/craton-tree"));
+    let tree = support::rootfs_tree();
     let modules = tree.join("usr/lib/modules");
     let entries = std::fs::read_dir(&modules)
         .unwrap_or_else(|e| panic!("no kernel under {}: {e}", modules.display()));

@@ -1,32 +1,14 @@
 //! Unit tests of the boot module that need the tools tree (GRUB's own
 //! script checker and environment editor), plus shared helpers.
 
-use std::path::PathBuf;
-
 use super::grubcfg::{BootConfig, grub_cfg, initial_grubenv_vars, slot_cfg};
 use super::slot::{Slot, SlotEntry};
 use crate::profile::UsrFilesystem;
 use crate::tools::ToolsTree;
 
-/// The tools tree the tests use: CRATON_TOOLS_TREE, else the newest
-/// `tools-*` tree in the default cache (tests/tools_tree.rs makes one).
+/// The tools tree the tests use (built through the library if needed).
 pub(crate) fn tools() -> ToolsTree {
-    if let Some(p) = std::env::var_os("CRATON_TOOLS_TREE") {
-        return ToolsTree::at(PathBuf::from(p));
-    }
-    let cache = std::env::var_os("CRATON_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/craton")
-        });
-    let trees = cache.join("trees");
-    let newest = std::fs::read_dir(&trees)
-        .unwrap_or_else(|e| panic!("no tools tree in {}: {e}", trees.display()))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("tools-"))
-        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .unwrap_or_else(|| panic!("no tools-* tree in {}", trees.display()));
-    ToolsTree::at(newest.path())
+    crate::tools::tree::test_tree().clone()
 }
 
 pub(crate) fn sample_config() -> BootConfig {

@@ -104,3 +104,29 @@ impl ToolsTree {
             .arg(exe))
     }
 }
+
+/// The tools tree of tests/container-host-test.toml, resolved, fetched and
+/// unpacked through the library once per process (the default cache keeps
+/// it between runs). For tests; not part of the command line.
+#[doc(hidden)]
+pub fn test_tree() -> &'static ToolsTree {
+    use std::sync::OnceLock;
+    static TOOLS: OnceLock<ToolsTree> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let work = tempfile::tempdir().expect("a temporary folder");
+        let ctx = Context::new(
+            &root.join("tests/container-host-test.toml"),
+            Some(work.path().join("tools.lock")),
+            crate::repo::mirror::Overrides::from_flags_and_env(None, None),
+        )
+        .expect("loading the test profile");
+        let lock = crate::resolve::current_lock(&ctx, false).expect("locking the test profile");
+        let settings = crate::fetch::plan::FetchSettings {
+            jobs: crate::fetch::DEFAULT_JOBS,
+            artifact_dir: None,
+        };
+        crate::fetch::plan::run(&ctx, &lock, &settings).expect("fetching the tools");
+        ToolsTree::ensure(&ctx, &lock, 2).expect("unpacking the tools tree")
+    })
+}

@@ -24,20 +24,7 @@ const ESP_SECTORS: u64 = 64 * 2048;
 const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 
 fn tools() -> ToolsTree {
-    if let Some(p) = std::env::var_os("CRATON_TOOLS_TREE") {
-        return ToolsTree::at(PathBuf::from(p));
-    }
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
-    let trees = std::env::var_os("CRATON_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".cache/craton"))
-        .join("trees");
-    let tree = std::fs::read_dir(&trees)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with("tools-"))
-        .unwrap_or_else(|| panic!("no tools tree in {}", trees.display()));
-    ToolsTree::at(tree.path())
+    craton::tools::tree::test_tree().clone()
 }
 
 /// A GUID in GPT's on-disk order (first three fields little-endian).
