@@ -29,8 +29,8 @@ pub const LABEL: &str = "usr";
 /// CONFIG_EROFS_FS_ZIP, which brings lz4, and ztailpacking needs 5.17+).
 /// Measured on the container-host /usr (554 MB of files, 2 CPUs): none 573 MB
 /// in 2.5 s; lz4 376 MB in 4.2 s; lz4 + ztailpacking 371 MB; lz4hc 352 MB
-/// but in 69 s (lz4hc,level=6 no faster). lz4 also decompresses fastest at
-/// boot.
+/// but in 69 s (lz4hc,level=6 no faster); lzma 274 MB in ~7 min. lz4 also
+/// decompresses fastest at boot.
 const EROFS_COMPRESSION: &[&str] = &["-zlz4", "-Eztailpacking"];
 /// ext4 inode size: 256 bytes leaves room for inline xattrs (file capabilities)
 /// and nanosecond timestamps (mke2fs.conf(5) default for ext4).
