@@ -3,9 +3,10 @@
 //! Writes what `veritysetup format --hash-offset=N DATA DATA` writes: the
 //! 512-byte veritysetup superblock at the hash offset, and the hash tree one
 //! hash block after it, for format version 1 with sha256, 4096-byte data and
-//! hash blocks and a given 32-byte salt. The tree is stored top level first,
-//! as the kernel expects (Documentation/admin-guide/device-mapper/verity.rst,
-//! "Hash tree"). It does not open, verify or sign anything: veritysetup and
+//! hash blocks and a given 32-byte salt. The tree is stored root-most level
+//! first, as the kernel reads it (Documentation/admin-guide/device-mapper/
+//! verity.rst, "On-disk format": "a depth at a time (starting from the
+//! root)"). It does not open, verify or sign anything: veritysetup and
 //! systemd-veritysetup do the checking, the sign stage the signing.
 
 use std::fs::File;
@@ -207,7 +208,7 @@ pub fn append(
     let mut out = std::io::BufWriter::new(&mut *file);
     out.write_all(&head)
         .context("writing the verity superblock")?;
-    // Top level first (verity.rst: "the highest level" comes first).
+    // Root-most level first (verity.rst, "On-disk format").
     for level in levels.iter().rev() {
         out.write_all(level)
             .context("writing the verity hash tree")?;
