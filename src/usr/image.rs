@@ -282,6 +282,42 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_without_usr_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("usr.img");
+        let tools = ToolsTree::at(dir.path().join("no-tools"));
+        let err = build(
+            &tools,
+            &dir.path().join("empty"),
+            UsrFilesystem::Erofs,
+            &out,
+            &Sha256::of(b"s"),
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("empty/usr is not a folder"), "{err}");
+        // A missing mkfs fails after the temporary file exists: it goes too.
+        fs::create_dir_all(dir.path().join("tree/usr")).unwrap();
+        let err = build(
+            &tools,
+            &dir.path().join("tree"),
+            UsrFilesystem::Erofs,
+            &out,
+            &Sha256::of(b"s"),
+            0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mkfs.erofs is not in the tools tree"), "{err}");
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["tree"], "only the input tree remains");
+    }
+
+    #[test]
     fn ext4_needs_counts_files_and_hardlinks_once() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("sub")).unwrap();
