@@ -22,3 +22,4 @@ pub mod resolve;
 pub mod rootfs;
 pub mod signal;
 pub mod tools;
+pub mod usr;
