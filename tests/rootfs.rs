@@ -114,8 +114,8 @@ fn container_host_tree_and_customisation() {
             .unwrap();
     let ours = dropin
         .lines()
-        .filter(|l| l.starts_with("ExecStart="))
-        .last()
+        .rev()
+        .find(|l| l.starts_with("ExecStart="))
         .unwrap();
     assert_eq!(ours, format!("{packaged} $DOCKER_NETWORK_OPTIONS"));
 

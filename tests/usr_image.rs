@@ -3,22 +3,18 @@
 //! accepts the images and rejects a changed byte, fsck accepts the
 //! filesystems, and two builds of the same tree are identical.
 //!
-//! The tools tree comes from CRATON_TEST_TOOLS, or is resolved, fetched and
-//! unpacked through the library like tests/tools_tree.rs does. The real-tree
-//! test uses CRATON_TEST_TREE (default /var/tmp/craton-tree, a tree built by
-//! `craton rootfs`) and is skipped with a note when it is missing.
+//! The tools tree is resolved, fetched and unpacked through the library; the
+//! real tree is the test profile's, built by `craton rootfs` (tests/support).
+
+mod support;
 
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::Instant;
 
-use craton::context::Context;
 use craton::digest::Sha256;
-use craton::fetch::plan::{self, FetchSettings};
 use craton::profile::UsrFilesystem;
-use craton::repo::mirror::Overrides;
 use craton::tools::ToolsTree;
 use craton::usr::{self, verity};
 use rand::{Rng, SeedableRng};
@@ -26,27 +22,7 @@ use rand::{Rng, SeedableRng};
 const EPOCH: u64 = 1_700_000_000;
 
 fn tools() -> &'static ToolsTree {
-    static TOOLS: OnceLock<ToolsTree> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        if let Some(p) = std::env::var_os("CRATON_TEST_TOOLS") {
-            return ToolsTree::at(p);
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let work = tempfile::tempdir().unwrap();
-        let ctx = Context::new(
-            &root.join("tests/container-host-test.toml"),
-            Some(work.path().join("tools.lock")),
-            Overrides::from_flags_and_env(None, None),
-        )
-        .unwrap();
-        let lock = craton::resolve::current_lock(&ctx, false).unwrap();
-        let settings = FetchSettings {
-            jobs: 8,
-            artifact_dir: None,
-        };
-        plan::run(&ctx, &lock, &settings).unwrap();
-        ToolsTree::ensure(&ctx, &lock, 2).unwrap()
-    })
+    craton::tools::tree::test_tree()
 }
 
 /// Runs `veritysetup verify FILE FILE ROOT --hash-offset=N`.
@@ -257,24 +233,9 @@ fn same_tree_gives_the_same_bytes() {
     }
 }
 
-fn real_tree() -> Option<PathBuf> {
-    let p = std::env::var_os("CRATON_TEST_TREE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/craton-tree"));
-    if p.join("usr/lib/os-release").is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "note: skipping, no built tree at {} (set CRATON_TEST_TREE)",
-            p.display()
-        );
-        None
-    }
-}
-
 #[test]
 fn real_usr_builds_verifies_and_checks() {
-    let Some(tree) = real_tree() else { return };
+    let tree = support::rootfs_tree();
     let work = tempfile::tempdir_in("/var/tmp").unwrap();
     let seed = Sha256::of(b"real usr");
     for fs_kind in [UsrFilesystem::Erofs, UsrFilesystem::Ext4] {
