@@ -19,35 +19,14 @@ use super::{EspFile, PartInfo, Source, components};
 /// The ESP's volume label (the same as its partition name).
 pub const ESP_LABEL: &str = "EFI-SYSTEM";
 
-/// GRUB's environment block is exactly this long (grub-core/lib/envblk.c,
-/// DEFAULT_ENVBLK_SIZE) and starts with this line.
-const ENVBLK_SIZE: usize = 1024;
-const ENVBLK_SIGNATURE: &str = "# GRUB Environment Block\n";
-
-/// A grubenv file: the signature line, one `NAME=VALUE` line per variable,
-/// '#' up to 1024 bytes, as `grub-editenv create` and `save_env` write it.
-/// Names and values must not contain a newline (GRUB escapes none in the
-/// block's lines that craton needs); too much content is an error.
+/// A grubenv file (the 1024-byte GRUB environment block); the one encoder
+/// is `boot::grubenv::encode_grubenv`, this takes borrowed pairs.
 pub fn grubenv(vars: &[(&str, &str)]) -> Result<Vec<u8>> {
-    let mut out = ENVBLK_SIGNATURE.as_bytes().to_vec();
-    for (name, value) in vars {
-        if name.is_empty() || name.contains(['=', '\n']) || value.contains('\n') {
-            bail!("grubenv variable {name:?}={value:?} cannot be written");
-        }
-        // envblk.c escapes '\\' and '\n' in values; reject what needs it.
-        if value.contains('\\') {
-            bail!("grubenv value {value:?} has a backslash");
-        }
-        out.extend_from_slice(format!("{name}={value}\n").as_bytes());
-    }
-    if out.len() > ENVBLK_SIZE {
-        bail!(
-            "grubenv content is {} bytes, more than the block's {ENVBLK_SIZE}",
-            out.len()
-        );
-    }
-    out.resize(ENVBLK_SIZE, b'#');
-    Ok(out)
+    let owned: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    crate::boot::grubenv::encode_grubenv(&owned)
 }
 
 /// A window of a file: offsets are relative to `start`, and the end is

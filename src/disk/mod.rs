@@ -18,7 +18,6 @@
 //! Not here: grub.cfg text, the verity tree, the initrd, output formats.
 
 use std::fmt;
-use std::ops::Not;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -64,34 +63,8 @@ impl fmt::Display for Mib {
     }
 }
 
-/// One of the two /usr slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Slot {
-    A,
-    B,
-}
-
-impl Slot {
-    /// Lowercase name, as in the ESP's /craton/a and /craton/b.
-    pub fn name(self) -> &'static str {
-        match self {
-            Slot::A => "a",
-            Slot::B => "b",
-        }
-    }
-}
-
-impl Not for Slot {
-    type Output = Slot;
-
-    /// The other slot.
-    fn not(self) -> Slot {
-        match self {
-            Slot::A => Slot::B,
-            Slot::B => Slot::A,
-        }
-    }
-}
+/// The /usr slots are the boot module's.
+pub use crate::boot::Slot;
 
 /// The partitions of the image, in table (and disk) order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -27,7 +27,7 @@ fn seed() -> Sha256 {
 fn slots_flip() {
     assert_eq!(!Slot::A, Slot::B);
     assert_eq!(!!Slot::B, Slot::B);
-    assert_eq!(Slot::B.name(), "b");
+    assert_eq!(Slot::B.dir_name(), "b");
 }
 
 #[test]
