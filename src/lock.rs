@@ -83,12 +83,8 @@ impl Inputs {
     /// The inputs of a profile, normalised (sorted) so that order in the
     /// profile does not matter.
     pub fn of(profile: &Profile) -> Self {
-        let mut include = profile.packages.include.clone();
-        include.sort();
-        include.dedup();
-        let mut exclude = profile.packages.exclude.clone();
-        exclude.sort();
-        exclude.dedup();
+        let include = sorted(&profile.packages.include);
+        let exclude = sorted(&profile.packages.exclude);
         let repositories = profile
             .repositories
             .iter()
@@ -97,12 +93,8 @@ impl Inputs {
                 (r.name.clone(), v)
             })
             .collect();
-        let mut tools = profile.tools.packages.clone();
-        tools.sort();
-        tools.dedup();
-        let mut initrd = profile.initrd.packages.clone();
-        initrd.sort();
-        initrd.dedup();
+        let tools = sorted(&profile.tools.packages);
+        let initrd = sorted(&profile.initrd.packages);
         Self {
             include,
             exclude,
@@ -111,6 +103,14 @@ impl Inputs {
             repositories,
         }
     }
+}
+
+/// A list as the lock records it: sorted, without repeats.
+fn sorted(list: &[String]) -> Vec<String> {
+    let mut v = list.to_vec();
+    v.sort();
+    v.dedup();
+    v
 }
 
 impl Lock {

@@ -38,32 +38,20 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
         }
     }
     let universe = index::load_all(&ctx.http, &ctx.cache, &sources)?;
-    let image = resolve::resolve(
-        &universe,
-        &Request {
-            include: profile.packages.include.clone(),
-            exclude: profile.packages.exclude.clone(),
-            with_required: true,
-        },
-    )?;
-    let tools = resolve::resolve(
-        &universe,
-        &Request {
-            include: profile.tools.packages.clone(),
-            exclude: Vec::new(),
-            with_required: false,
-        },
-    )
-    .context("resolving the tools tree")?;
-    let initrd = resolve::resolve(
-        &universe,
-        &Request {
-            include: profile.initrd.packages.clone(),
-            exclude: Vec::new(),
-            with_required: false,
-        },
-    )
-    .context("resolving the initrd's packages")?;
+    let closure = |include: &[String], exclude: &[String], with_required: bool| {
+        let request = Request {
+            include: include.to_vec(),
+            exclude: exclude.to_vec(),
+            with_required,
+        };
+        resolve::resolve(&universe, &request)
+            .map(|set| set.iter().map(|p| locked(p)).collect::<Vec<_>>())
+    };
+    let image = closure(&profile.packages.include, &profile.packages.exclude, true)?;
+    // The tools tree and the initrd need only their own dependencies.
+    let tools = closure(&profile.tools.packages, &[], false).context("resolving the tools tree")?;
+    let initrd =
+        closure(&profile.initrd.packages, &[], false).context("resolving the initrd's packages")?;
     tracing::info!(
         "resolved {} packages for the image, {} for the tools tree, {} for the initrd",
         image.len(),
@@ -72,10 +60,10 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
     );
     Ok(Lock::new(
         Inputs::of(profile),
-        image.iter().map(|p| locked(p)).collect(),
+        image,
         Lock::artifacts_of(profile),
-        tools.iter().map(|p| locked(p)).collect(),
-        initrd.iter().map(|p| locked(p)).collect(),
+        tools,
+        initrd,
     ))
 }
 

@@ -19,7 +19,10 @@
 
 use std::fmt::Write as _;
 
+// GRUB's script lexer quotes words as sh does (GRUB manual, "Shell-like
+// scripting"), so the process wrapper's quoting serves.
 use super::slot::{Slot, SlotEntry, fstype_name};
+use crate::process::shell_quote;
 
 /// The environment block, relative to the ESP (`$root`).
 pub const GRUBENV_PATH: &str = "/grub/grubenv";
@@ -130,10 +133,10 @@ fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
         "rw".to_owned(),
     ];
     if let Some(c) = &cfg.console {
-        args.push(grub_quote(&format!("console={c}")));
+        args.push(shell_quote(&format!("console={c}")));
     }
     args.push(format!("craton.slot={}", slot.dir_name()));
-    args.extend(cfg.kernel_args.iter().map(|a| grub_quote(a)));
+    args.extend(cfg.kernel_args.iter().map(|a| shell_quote(a)));
     format!(
         "menuentry \"craton slot {n}\" --id {id} {{\n  \
          source {dir}/slot.cfg\n  \
@@ -185,17 +188,4 @@ pub fn initial_grubenv_vars(b_is_copy: bool) -> Vec<(String, String)> {
 /// The initial block, ready to write to the ESP.
 pub fn initial_grubenv(b_is_copy: bool) -> anyhow::Result<Vec<u8>> {
     super::grubenv::encode_grubenv(&initial_grubenv_vars(b_is_copy))
-}
-
-/// Quotes a word for GRUB's script lexer (GRUB manual "Shell-like
-/// scripting": single quotes keep everything literal, as in sh).
-fn grub_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
-    if plain {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }

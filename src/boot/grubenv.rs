@@ -18,9 +18,10 @@ pub const GRUBENV_SIZE: usize = 1024;
 pub const GRUBENV_HEADER: &str = "# GRUB Environment Block\n";
 
 /// The block holding `vars` in order, padded with `#` to 1024 bytes.
-pub fn encode_grubenv(vars: &[(String, String)]) -> Result<Vec<u8>> {
+pub fn encode_grubenv<K: AsRef<str>, V: AsRef<str>>(vars: &[(K, V)]) -> Result<Vec<u8>> {
     let mut out = GRUBENV_HEADER.as_bytes().to_vec();
     for (name, value) in vars {
+        let (name, value) = (name.as_ref(), value.as_ref());
         let name_ok =
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !name_ok {

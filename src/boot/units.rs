@@ -215,12 +215,6 @@ mod tests {
     use crate::boot::grubenv::encode_grubenv;
     use crate::process::Cmd;
 
-    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
-
     /// Runs the image's grubenv-set with /bin/sh on `block`.
     fn grubenv_set(block: &[u8], args: &[&str]) -> anyhow::Result<Vec<u8>> {
         let dir = tempfile::tempdir().unwrap();
@@ -241,21 +235,21 @@ mod tests {
 
     #[test]
     fn confirm_rewrites_the_block_as_the_encoder_does() {
-        let before = vars(&[
+        let before = [
             ("ORDER", "B A"),
             ("A_OK", "1"),
             ("A_TRY", "0"),
             ("B_OK", "0"),
             ("B_TRY", "1"),
-        ]);
+        ];
         let got = grubenv_set(&encode_grubenv(&before).unwrap(), &["B_OK=1", "B_TRY=0"]).unwrap();
-        let want = vars(&[
+        let want = [
             ("ORDER", "B A"),
             ("A_OK", "1"),
             ("A_TRY", "0"),
             ("B_OK", "1"),
             ("B_TRY", "0"),
-        ]);
+        ];
         assert_eq!(got, encode_grubenv(&want).unwrap());
     }
 
@@ -268,7 +262,7 @@ mod tests {
             .to_vec();
         block.resize(1024, b'#');
         let got = grubenv_set(&block, &["A_OK=1", "A_TRY=0"]).unwrap();
-        let want = vars(&[("ORDER", "A B"), ("A_OK", "1"), ("A_TRY", "0")]);
+        let want = [("ORDER", "A B"), ("A_OK", "1"), ("A_TRY", "0")];
         assert_eq!(got, encode_grubenv(&want).unwrap());
     }
 
@@ -279,9 +273,9 @@ mod tests {
             format!("{err:#}").contains("not a GRUB environment block"),
             "{err:#}"
         );
-        assert!(grubenv_set(&encode_grubenv(&[]).unwrap(), &["A-OK=1"]).is_err());
+        assert!(grubenv_set(&encode_grubenv::<&str, &str>(&[]).unwrap(), &["A-OK=1"]).is_err());
         let big = format!("X={}", "y".repeat(1000));
-        assert!(grubenv_set(&encode_grubenv(&[]).unwrap(), &[&big]).is_err());
+        assert!(grubenv_set(&encode_grubenv::<&str, &str>(&[]).unwrap(), &[&big]).is_err());
     }
 
     /// systemd-analyze (the host's systemd) builds the boot transaction

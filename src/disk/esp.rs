@@ -19,15 +19,8 @@ use super::{EspFile, PartInfo, Source, components};
 /// The ESP's volume label (the same as its partition name).
 pub const ESP_LABEL: &str = "EFI-SYSTEM";
 
-/// A grubenv file (the 1024-byte GRUB environment block); the one encoder
-/// is `boot::grubenv::encode_grubenv`, this takes borrowed pairs.
-pub fn grubenv(vars: &[(&str, &str)]) -> Result<Vec<u8>> {
-    let owned: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    crate::boot::grubenv::encode_grubenv(&owned)
-}
+/// A grubenv file: the boot module's encoder.
+pub use crate::boot::grubenv::encode_grubenv as grubenv;
 
 /// A window of a file: offsets are relative to `start`, and the end is
 /// `start + len` (fatfs formats "the whole device", which is this).

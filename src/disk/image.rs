@@ -57,27 +57,39 @@ pub fn write_disk(spec: &DiskSpec, tools: &ToolsTree, out: &Path) -> Result<Disk
         )?;
         bios::write_core(tools, work.path(), &file, part(PartKind::BiosBoot)?)?;
 
-        let oem_dir = work.path().join("oem");
-        std::fs::create_dir(&oem_dir).context("creating the OEM staging folder")?;
-        ext4::stage_files(&spec.oem_files, &oem_dir, spec.epoch)?;
-        let oem = Ext4 {
-            label: &spec.oem_label,
-            uuid: spec.guids.oem_fs,
-            hash_seed: spec.guids.oem_hash_seed,
-            epoch: spec.epoch,
+        // OEM and ROOT: stage the files, then mkfs.ext4 -d into the partition.
+        let ext4_part = |kind: PartKind,
+                         label: &str,
+                         uuid,
+                         hash_seed,
+                         stage: &dyn Fn(&Path) -> Result<()>|
+         -> Result<()> {
+            let dir = work.path().join(kind.label());
+            std::fs::create_dir(&dir)
+                .with_context(|| format!("creating the {} staging folder", kind.label()))?;
+            stage(&dir)?;
+            let fs = Ext4 {
+                label,
+                uuid,
+                hash_seed,
+                epoch: spec.epoch,
+            };
+            ext4::make(tools, &fs, &dir, tmp.path(), part(kind)?)
         };
-        ext4::make(tools, &oem, &oem_dir, tmp.path(), part(PartKind::Oem)?)?;
-
-        let root_dir = work.path().join("root");
-        std::fs::create_dir(&root_dir).context("creating the ROOT staging folder")?;
-        ext4::stage_root(&spec.root_tree, &root_dir, spec.epoch)?;
-        let root = Ext4 {
-            label: &spec.root_label,
-            uuid: spec.guids.root_fs,
-            hash_seed: spec.guids.root_hash_seed,
-            epoch: spec.epoch,
-        };
-        ext4::make(tools, &root, &root_dir, tmp.path(), part(PartKind::Root)?)?;
+        ext4_part(
+            PartKind::Oem,
+            &spec.oem_label,
+            spec.guids.oem_fs,
+            spec.guids.oem_hash_seed,
+            &|d| ext4::stage_files(&spec.oem_files, d, spec.epoch),
+        )?;
+        ext4_part(
+            PartKind::Root,
+            &spec.root_label,
+            spec.guids.root_fs,
+            spec.guids.root_hash_seed,
+            &|d| ext4::stage_root(&spec.root_tree, d, spec.epoch),
+        )?;
 
         // mke2fs must not have grown the file past the backup GPT's place.
         let len = file.metadata().context("reading the image's size")?.len();

@@ -145,7 +145,7 @@ fn grubenv_is_one_padded_kilobyte() {
     let text = String::from_utf8(env).unwrap();
     assert!(text.starts_with("# GRUB Environment Block\nORDER=A B\nA_OK=1\n#"));
     assert!(text[42..].bytes().all(|b| b == b'#'));
-    assert_eq!(grubenv(&[]).unwrap()[25..], [b'#'; 999]);
+    assert_eq!(grubenv::<&str, &str>(&[]).unwrap()[25..], [b'#'; 999]);
     assert!(grubenv(&[("A", "x\ny")]).is_err());
     assert!(grubenv(&[("A=B", "x")]).is_err());
     let big = "x".repeat(1000);

@@ -30,6 +30,19 @@ struct HashingFile {
     hash: Sha256Writer,
 }
 
+impl HashingFile {
+    /// Writes into the temporary file, hashing on the way.
+    fn over(tmp: &tempfile::NamedTempFile) -> Result<Self> {
+        Ok(Self {
+            file: tmp
+                .as_file()
+                .try_clone()
+                .context("duplicating a file handle")?,
+            hash: Sha256Writer::new(),
+        })
+    }
+}
+
 impl Write for HashingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.write(buf)?;
@@ -88,13 +101,7 @@ fn download(http: &Http, cache: &Cache, item: &Item, meter: &Meter) -> Result<So
     tracing::debug!("{}: downloading {}", item.label, item.url);
     let start = Instant::now();
     let tmp = cache.temp_file()?;
-    let mut out = HashingFile {
-        file: tmp
-            .as_file()
-            .try_clone()
-            .context("duplicating a file handle")?,
-        hash: Sha256Writer::new(),
-    };
+    let mut out = HashingFile::over(&tmp)?;
     // `reset` cannot return an error to `Http::download`; keep the first one
     // and fail after the download rather than commit a file that still holds
     // bytes from the failed try.
@@ -130,13 +137,7 @@ fn copy_file(cache: &Cache, item: &Item, path: &Path) -> Result<()> {
     let what = path.display().to_string();
     let mut src = File::open(path).with_context(|| format!("opening {what}"))?;
     let tmp = cache.temp_file()?;
-    let mut out = HashingFile {
-        file: tmp
-            .as_file()
-            .try_clone()
-            .context("duplicating a file handle")?,
-        hash: Sha256Writer::new(),
-    };
+    let mut out = HashingFile::over(&tmp)?;
     io::copy(&mut src, &mut out).with_context(|| format!("copying {what}"))?;
     check_size(item, &what, out.hash.len())?;
     cache.commit_hashed(tmp, &out.hash.finish(), &item.sha256, &what)?;

@@ -137,16 +137,14 @@ fn move_dpkg_db(tree: &Path) -> Result<()> {
 /// moved or deleted through: refuse instead.
 fn refuse_mounts(tree: &Path) -> Result<()> {
     let abs = fs::canonicalize(tree).with_context(|| format!("reading {}", tree.display()))?;
-    let info = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    for line in info.lines() {
-        // proc(5): the fifth field is the mount point, octal-escaped.
-        let Some(point) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let point = point.replace("\\040", " ");
-        if Path::new(&point).starts_with(&abs) && Path::new(&point) != abs {
-            bail!("{point} is mounted inside the tree; unmount it first");
-        }
+    if let Some(point) = super::chroot::mounts_below(&abs)?
+        .into_iter()
+        .find(|m| *m != abs)
+    {
+        bail!(
+            "{} is mounted inside the tree; unmount it first",
+            point.display()
+        );
     }
     Ok(())
 }
