@@ -5,6 +5,7 @@
 //! profile -> repo (resolve) -> lock -> fetch -> ... later stages.
 
 pub mod boot;
+pub mod build;
 pub mod cli;
 pub mod context;
 pub mod digest;

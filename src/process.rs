@@ -35,6 +35,7 @@ pub struct Cmd {
     env: Vec<(OsString, OsString)>,
     env_clear: bool,
     chroot: Option<PathBuf>,
+    foreground: bool,
 }
 
 impl Cmd {
@@ -46,6 +47,7 @@ impl Cmd {
             env: Vec::new(),
             env_clear: false,
             chroot: None,
+            foreground: false,
         }
     }
 
@@ -105,7 +107,14 @@ impl Cmd {
 
     fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
-        c.args(&self.args).stdin(Stdio::null()).process_group(0);
+        c.args(&self.args);
+        if self.foreground {
+            // The terminal's process group: the child reads the keyboard
+            // and gets the terminal's signals itself.
+            c.stdin(Stdio::inherit());
+        } else {
+            c.stdin(Stdio::null()).process_group(0);
+        }
         if self.env_clear {
             c.env_clear();
         }
@@ -176,6 +185,21 @@ impl Cmd {
     /// Runs the command, discarding stdout.
     pub fn run(&self) -> Result<()> {
         self.output().map(drop)
+    }
+
+    /// Runs the command attached to craton's terminal (stdin, stdout and
+    /// stderr inherited, in craton's process group), for an interactive
+    /// program such as QEMU with its serial console on stdio. An interrupt
+    /// reaches the child from the terminal; craton waits for it to end.
+    pub fn run_foreground(mut self) -> Result<()> {
+        self.foreground = true;
+        let line = self.display();
+        tracing::debug!("running {line} in the foreground");
+        let status = self
+            .command()
+            .status()
+            .with_context(|| format!("running `{line}`"))?;
+        check(&line, status, b"")
     }
 
     /// Starts the command with stdout and stderr as pipes for the caller to

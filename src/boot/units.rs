@@ -11,7 +11,13 @@
 //! the old block or the new. Tests check it byte for byte against
 //! [`super::grubenv::encode_grubenv`].
 //!
-//! Each list holds (absolute path, content, mode); the caller writes them.
+//! Each list holds (absolute path, content, mode); [`install`] writes them.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 
 /// Rewrites variables of a GRUB environment block: `grubenv-set FILE N=V...`.
 pub const GRUBENV_SET_PATH: &str = "/usr/lib/craton/grubenv-set";
@@ -152,6 +158,13 @@ const GROWFS_DROPIN: &str = "[Unit]
 Wants=systemd-growfs-root.service
 ";
 
+/// Where the image's repart definition lives. In the initrd,
+/// systemd-repart.service (systemd 257) reads repart.d from the image's
+/// /usr mounted at /sysusr/usr (its ConditionDirectoryNotEmpty= names
+/// /sysusr/usr/lib/repart.d); a definition in the initrd's own /usr was
+/// not matched (tested: the table listing named no definition).
+pub const REPART_ROOT_PATH: &str = "/usr/lib/repart.d/50-craton-root.conf";
+
 /// repart.d (repart.d(5)): match the existing ROOT partition by its type
 /// (root-x86-64, 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, DESIGN.md "Disk
 /// layout") and label, and grow it into the free space of a larger disk.
@@ -190,6 +203,7 @@ pub fn image_files() -> Vec<(String, String, u32)> {
             MULTI_USER_DROPIN.into(),
             0o644,
         ),
+        (REPART_ROOT_PATH.into(), REPART_ROOT.into(), 0o644),
         (
             format!("{sd}/local-fs.target.d/craton-growfs.conf"),
             GROWFS_DROPIN.into(),
@@ -198,15 +212,74 @@ pub fn image_files() -> Vec<(String, String, u32)> {
     ]
 }
 
-/// The files for the initrd: the repart definition that systemd-repart
-/// (package systemd-repart, which the initrd's package set must include)
-/// applies to the boot disk before the root is mounted.
+/// Where the initrd keeps the GPT relocation script.
+pub const GPT_RELOCATE_PATH: &str = "/usr/lib/craton/gpt-relocate";
+
+/// An image written to a larger disk (dd to a bigger drive, a GCE disk
+/// sized at creation, `truncate` in a test) keeps the GPT of the image:
+/// its backup header sits where the image ended and its last usable LBA
+/// stops there, so systemd-repart 257 sees no free space to grow into
+/// (systemd PR #38747 fixes that in repart itself, after trixie). The
+/// script moves the backup header to the end of the disk first, which also
+/// moves the last usable LBA (sfdisk(8) --relocate gpt-bak-std; package
+/// fdisk), and only when sfdisk reports it misplaced. The disk is the one
+/// holding the booted /usr, found as the mark-good script finds it. Run
+/// by systemd-repart.service (ExecStartPre) in the initrd, so it needs
+/// only sh (dash) and util-linux's lsblk besides sfdisk.
+const GPT_RELOCATE: &str = r#"#!/bin/sh
+set -eu
+read -r cmdline </proc/cmdline
+usr=
+for w in $cmdline; do
+    case $w in
+        systemd.verity_usr_data=PARTUUID=*) usr=${w#systemd.verity_usr_data=PARTUUID=} ;;
+    esac
+done
+[ -n "$usr" ] || { echo "gpt-relocate: no /usr PARTUUID on the kernel command line"; exit 0; }
+disk=/dev/$(lsblk -ndo PKNAME "/dev/disk/by-partuuid/$usr")
+report=$(sfdisk --list "$disk" 2>&1) || true
+case $report in
+    *"backup GPT table is not on the end of the device"*)
+        echo "gpt-relocate: moving the backup GPT of $disk to its end"
+        sfdisk --relocate gpt-bak-std "$disk"
+        ;;
+esac
+"#;
+
+/// Runs the script above right before systemd-repart, with its ordering.
+const REPART_DROPIN: &str = "[Service]
+ExecStartPre=@GPT_RELOCATE@
+";
+
+/// The files for the initrd: the GPT relocation that runs before
+/// systemd-repart (packages systemd-repart, dash and fdisk in the initrd's
+/// set). repart itself reads its definitions from the image's /usr
+/// ([`REPART_ROOT_PATH`], through /sysusr/usr), so the image owns its
+/// partition plan.
 pub fn initrd_files() -> Vec<(String, String, u32)> {
-    vec![(
-        "/usr/lib/repart.d/50-craton-root.conf".into(),
-        REPART_ROOT.into(),
-        0o644,
-    )]
+    vec![
+        (GPT_RELOCATE_PATH.into(), GPT_RELOCATE.into(), 0o755),
+        (
+            "/usr/lib/systemd/system/systemd-repart.service.d/craton-gpt.conf".into(),
+            REPART_DROPIN.replace("@GPT_RELOCATE@", GPT_RELOCATE_PATH),
+            0o644,
+        ),
+    ]
+}
+
+/// Writes (absolute path, content, mode) files, as the lists above give
+/// them, into `tree`.
+pub fn install(tree: &Path, files: &[(String, String, u32)]) -> Result<()> {
+    for (path, text, mode) in files {
+        let dest = tree.join(path.trim_start_matches('/'));
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
+        fs::set_permissions(&dest, fs::Permissions::from_mode(*mode))
+            .with_context(|| format!("setting the mode of {}", dest.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -331,7 +404,17 @@ mod tests {
         let mark = &files.iter().find(|f| f.0 == MARK_GOOD_PATH).unwrap().1;
         assert!(mark.contains("/usr/lib/craton/grubenv-set \"$env\" \"${S}_OK=1\" \"${S}_TRY=0\""));
         assert!(mark.contains("/dev/disk/by-partlabel/EFI-SYSTEM"));
-        let (_, repart, _) = &initrd_files()[0];
+        let repart = &files.iter().find(|f| f.0 == REPART_ROOT_PATH).unwrap().1;
         assert!(repart.contains("Type=root-x86-64\n"));
+        let files = initrd_files();
+        Cmd::new("/bin/sh")
+            .args(["-n", "-c", &files[0].1])
+            .run()
+            .unwrap();
+        assert!(
+            files[1]
+                .1
+                .contains("ExecStartPre=/usr/lib/craton/gpt-relocate\n")
+        );
     }
 }

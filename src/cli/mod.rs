@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 
 use crate::error;
 
+mod build;
 mod fetch;
 mod lock;
+mod qemu;
 mod rootfs;
 
 /// craton: build immutable, A/B-partitioned container-host OS images.
@@ -31,6 +33,10 @@ pub enum Command {
     Fetch(fetch::Args),
     /// Build the profile's root filesystem tree into a folder.
     Rootfs(rootfs::Args),
+    /// Build the profile's bootable A/B disk image.
+    Build(build::Args),
+    /// Boot a disk image in QEMU.
+    Qemu(qemu::Args),
 }
 
 /// Entry point of the binary.
@@ -56,6 +62,8 @@ pub fn main() -> ExitCode {
         Command::Lock(a) => lock::run(a),
         Command::Fetch(a) => fetch::run(a),
         Command::Rootfs(a) => rootfs::run(a),
+        Command::Build(a) => build::run(a),
+        Command::Qemu(a) => qemu::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -226,14 +226,8 @@ pub struct EspFile {
     pub source: Source,
 }
 
-/// What USR-B holds in a fresh image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsrB {
-    /// A copy of USR-A: both slots bootable from the start.
-    CopyOfA,
-    /// Empty (zero): the first update fills it.
-    Empty,
-}
+/// What USR-B holds in a fresh image (the profile's [disk] usr-b).
+pub use crate::profile::UsrB;
 
 /// Everything the disk is made of.
 #[derive(Debug, Clone)]

@@ -116,6 +116,7 @@ pub fn build(
     users::Accounts::from_tree(tree)?.write(tree)?;
     let modules = modules::install(rootfs, &kernel_version, tree, tools)?;
     install_units(&rootfs.join(CRATON_UNITS), tree)?;
+    crate::boot::units::install(tree, &crate::boot::units::initrd_files())?;
     let (size, uncompressed_size) = pack(tree, out, epoch)?;
     tracing::info!(
         "initrd {}: {} modules, {uncompressed_size} bytes, {size} compressed",

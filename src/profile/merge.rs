@@ -46,6 +46,7 @@ pub(super) struct Merged {
     pub oem_mib: Option<Src<i64>>,
     pub root_mib: Option<Src<i64>>,
     pub usr_filesystem: Option<Src<String>>,
+    pub usr_b: Option<Src<String>>,
     pub timeout_secs: Option<Src<i64>>,
     pub boot_kernel_args: Vec<Src<String>>,
     pub hostname: Option<Src<String>>,
@@ -193,6 +194,7 @@ impl Merged {
             over(&mut self.oem_mib, id, d.oem_mib);
             over(&mut self.root_mib, id, d.root_mib);
             over(&mut self.usr_filesystem, id, d.usr_filesystem);
+            over(&mut self.usr_b, id, d.usr_b);
         }
         if let Some(b) = raw.boot {
             over(&mut self.timeout_secs, id, b.timeout_secs);

@@ -290,6 +290,18 @@ pub struct Disk {
     pub oem_mib: u64,
     pub root_mib: u64,
     pub usr_filesystem: UsrFilesystem,
+    /// What USR-B holds in a new image ([disk] usr-b).
+    pub usr_b: UsrB,
+}
+
+/// What USR-B holds in a fresh image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsrB {
+    /// Empty (zeros, slot B not good): the first update fills it, as
+    /// Flatcar ships its USR-B.
+    Empty,
+    /// A copy of USR-A: both slots bootable from the start.
+    CopyOfA,
 }
 
 /// The /usr image's filesystem.

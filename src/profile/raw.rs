@@ -131,6 +131,7 @@ pub(super) struct RawDisk {
     pub oem_mib: Option<Spanned<i64>>,
     pub root_mib: Option<Spanned<i64>>,
     pub usr_filesystem: Option<Spanned<String>>,
+    pub usr_b: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

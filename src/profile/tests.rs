@@ -202,6 +202,7 @@ fn defaults_fill_what_is_not_set() {
             oem_mib: DEFAULT_OEM_MIB,
             root_mib: DEFAULT_ROOT_MIB,
             usr_filesystem: UsrFilesystem::Erofs,
+            usr_b: UsrB::Empty,
         }
     );
     assert_eq!(p.boot.timeout_secs, DEFAULT_TIMEOUT_SECS);

@@ -19,7 +19,7 @@ use super::{
     Archive, Boot, DEFAULT_BIOS_BOOT_MIB, DEFAULT_COMPONENTS, DEFAULT_ESP_MIB, DEFAULT_OEM_MIB,
     DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS, DEFAULT_USR_MIB, Disk, Image,
     Initrd, Keyring, MAX_PARTITION_MIB, PackageSet, Platform, Profile, RESERVED_OS_RELEASE_KEYS,
-    Repository, Tools, UsrFilesystem,
+    Repository, Tools, UsrB, UsrFilesystem,
 };
 
 /// The root file: messages about what is missing after merging name it.
@@ -374,6 +374,19 @@ fn disk(files: &Files, m: &Merged) -> Result<Disk> {
             }
         },
     };
+    let usr_b = match &m.usr_b {
+        None => UsrB::Empty,
+        Some(f) => match f.value.as_str() {
+            "empty" => UsrB::Empty,
+            "copy" => UsrB::CopyOfA,
+            other => {
+                return Err(files.err(
+                    f.at,
+                    format!("[disk] usr-b: unknown value `{other}`, expected empty or copy"),
+                ));
+            }
+        },
+    };
     Ok(Disk {
         esp_mib: size(&m.esp_mib, "esp-mib", DEFAULT_ESP_MIB)?,
         bios_boot_mib: size(&m.bios_boot_mib, "bios-boot-mib", DEFAULT_BIOS_BOOT_MIB)?,
@@ -381,6 +394,7 @@ fn disk(files: &Files, m: &Merged) -> Result<Disk> {
         oem_mib: size(&m.oem_mib, "oem-mib", DEFAULT_OEM_MIB)?,
         root_mib: size(&m.root_mib, "root-mib", DEFAULT_ROOT_MIB)?,
         usr_filesystem,
+        usr_b,
     })
 }
 

@@ -185,9 +185,30 @@ enum Outcome {
     KvmFailed(String),
 }
 
+/// Runs QEMU on craton's terminal: the serial console and QEMU's monitor
+/// share stdio (Ctrl-A X quits, Ctrl-A C switches to the monitor), for a
+/// person at the login prompt. No marker, no timeout, no KVM fallback.
+pub fn run_interactive(run: &QemuRun) -> Result<Accel> {
+    let accel = choose_accel(run)?;
+    let work = tempfile::tempdir().context("making a temporary folder for qemu")?;
+    command(run, accel, work.path(), true)?.run_foreground()?;
+    Ok(accel)
+}
+
+/// The run's accelerator, CRATON_QEMU_ACCEL or the probe's choice.
+fn choose_accel(run: &QemuRun) -> Result<Accel> {
+    Ok(match run.accel {
+        Some(a) => a,
+        None => match std::env::var(ACCEL_ENV) {
+            Ok(v) if !v.is_empty() => Accel::parse(&v)?,
+            _ => probe(),
+        },
+    })
+}
+
 fn run_once(run: &QemuRun, accel: Accel) -> Result<Outcome> {
     let work = tempfile::tempdir().context("making a temporary folder for qemu")?;
-    let cmd = command(run, accel, work.path())?;
+    let cmd = command(run, accel, work.path(), false)?;
     let watch = Watch {
         marker: run.marker.as_deref(),
         timeout: run.timeout,
@@ -208,10 +229,15 @@ fn run_once(run: &QemuRun, accel: Accel) -> Result<Outcome> {
 }
 
 /// The QEMU command line; `work` holds the UEFI variable store copy.
-fn command(run: &QemuRun, accel: Accel, work: &Path) -> Result<Cmd> {
+fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Result<Cmd> {
+    let console: &[&str] = if interactive {
+        &["-serial", "mon:stdio"]
+    } else {
+        &["-serial", "stdio", "-monitor", "none"]
+    };
     let mut cmd = Cmd::new(QEMU)
         .args(["-no-user-config", "-nodefaults", "-display", "none"])
-        .args(["-serial", "stdio", "-monitor", "none"])
+        .args(console)
         // A guest reboot (panic=-1, a failed boot) ends the run instead of
         // looping until the timeout.
         .arg("-no-reboot")
@@ -373,7 +399,9 @@ mod tests {
         r.snapshot = true;
         r.ssh_forward_port = Some(2222);
         r.credentials = vec![("x".into(), b"y".to_vec())];
-        let line = command(&r, Accel::Tcg, dir.path()).unwrap().display();
+        let line = command(&r, Accel::Tcg, dir.path(), false)
+            .unwrap()
+            .display();
         for want in [
             "-accel tcg",
             "-machine q35",

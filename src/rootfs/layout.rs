@@ -336,7 +336,12 @@ pub fn initrd_units() -> [(&'static str, String); 2] {
          [Service]\n\
          Type=oneshot\n\
          RemainAfterExit=yes\n\
-         ExecStart=mkdir -p /sysroot{ETC_UPPER} /sysroot{ETC_WORK}\n"
+         # systemd-tmpfiles, not mkdir: the initrd has systemd, not coreutils.\n\
+         # Its configuration comes on stdin (tmpfiles.d(5) lines).\n\
+         ExecStart=systemd-tmpfiles --create -\n\
+         StandardInput=data\n\
+         StandardInputText=d /sysroot{ETC_UPPER} 0755 root root -\n\
+         StandardInputText=d /sysroot{ETC_WORK} 0755 root root -\n"
     );
     let mount = format!(
         "# /etc: the factory defaults of the running /usr slot, with local\n\

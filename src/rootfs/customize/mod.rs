@@ -80,6 +80,7 @@ mod tests {
             "systemd-networkd.service",
             "systemd-resolved.service",
             "systemd-timesyncd.service",
+            "systemd-networkd-wait-online.service",
         ] {
             fs::write(units.join(u), "[Install]\nWantedBy=multi-user.target\n").unwrap();
         }

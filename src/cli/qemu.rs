@@ -1,0 +1,139 @@
+//! `craton qemu IMAGE`: boots an image in QEMU. On a terminal the serial
+//! console is the terminal (Ctrl-A X quits); otherwise, or with --marker,
+//! the console is streamed to stdout and the run ends at the marker line,
+//! the guest's power-off or the timeout.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::error::bad_input;
+use crate::qemu::{self, Firmware, QemuRun};
+
+/// The systemd credential that systemd-tmpfiles writes to
+/// /root/.ssh/authorized_keys (systemd.system-credentials(7)).
+const SSH_KEY_CREDENTIAL: &str = "ssh.authorized_keys.root";
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FirmwareArg {
+    Bios,
+    Uefi,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The disk image (raw or qcow2).
+    pub image: PathBuf,
+    /// SeaBIOS or OVMF (UEFI).
+    #[arg(long, value_enum, default_value = "uefi")]
+    pub firmware: FirmwareArg,
+    /// UEFI with Secure Boot enforced (OVMF with Microsoft's keys).
+    #[arg(long)]
+    pub secure_boot: bool,
+    /// Keep the image unchanged: guest writes go to a temporary overlay.
+    #[arg(long)]
+    pub snapshot: bool,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory: u32,
+    /// Host port on 127.0.0.1 forwarded to the guest's ssh (22).
+    #[arg(long, default_value_t = 2222)]
+    pub ssh_port: u16,
+    /// A public key file for root's authorized_keys (passed as the
+    /// ssh.authorized_keys.root credential).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<PathBuf>,
+    /// A systemd credential NAME=VALUE (SMBIOS type 11); repeatable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub credential: Vec<String>,
+    /// A systemd credential read from a file, NAME=FILE; repeatable.
+    #[arg(long, value_name = "NAME=FILE")]
+    pub credential_file: Vec<String>,
+    /// End the run successfully once a console line contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    pub marker: Option<String>,
+    /// Stop the guest after this many seconds (an error).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Also write the serial console to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub serial_log: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if !args.image.is_file() {
+        return Err(bad_input(format!(
+            "{}: no such image file",
+            args.image.display()
+        )));
+    }
+    let firmware = match args.firmware {
+        FirmwareArg::Bios => Firmware::Bios,
+        FirmwareArg::Uefi => Firmware::Uefi,
+    };
+    let mut run = QemuRun::new(Some(args.image.clone()), firmware);
+    run.secure_boot = args.secure_boot;
+    run.snapshot = args.snapshot;
+    run.memory_mib = args.memory;
+    run.ssh_forward_port = Some(args.ssh_port);
+    run.credentials = credentials(&args)?;
+    run.marker = args.marker.clone();
+    run.serial_log = args.serial_log.clone();
+    run.echo = true;
+    let interactive = args.marker.is_none()
+        && args.timeout.is_none()
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
+    if interactive {
+        let accel = qemu::run_interactive(&run)?;
+        tracing::info!("qemu ended ({accel:?})");
+        return Ok(());
+    }
+    // Unattended: a day unless told otherwise, so a forgotten run ends.
+    run.timeout = Duration::from_secs(args.timeout.unwrap_or(24 * 3600));
+    let result = qemu::run(&run)?;
+    if let Some(m) = &args.marker {
+        if !result.marker_seen {
+            bail!("the guest stopped before printing {m:?}");
+        }
+        eprintln!(
+            "marker seen after {:.1}s ({:?})",
+            result.elapsed.as_secs_f64(),
+            result.accel
+        );
+    }
+    Ok(())
+}
+
+fn credentials(args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let split = |s: &str, flag: &str| -> Result<(String, String)> {
+        match s.split_once('=') {
+            Some((n, v)) if !n.is_empty() => Ok((n.to_owned(), v.to_owned())),
+            _ => Err(bad_input(format!("{flag} {s:?}: expected NAME=..."))),
+        }
+    };
+    for c in &args.credential {
+        let (n, v) = split(c, "--credential")?;
+        out.push((n, v.into_bytes()));
+    }
+    for c in &args.credential_file {
+        let (n, p) = split(c, "--credential-file")?;
+        let data = std::fs::read(&p)
+            .with_context(|| format!("reading {p}"))
+            .map_err(|e| bad_input(format!("--credential-file {n}: {e:#}")))?;
+        out.push((n, data));
+    }
+    if let Some(key) = &args.ssh_key {
+        let data = std::fs::read(key)
+            .map_err(|e| bad_input(format!("--ssh-key {}: {e}", key.display())))?;
+        out.push((SSH_KEY_CREDENTIAL.to_owned(), data));
+    }
+    for (n, v) in &out {
+        // Checked here so a bad name is bad input, not a QEMU failure.
+        qemu::smbios_credential(n, v).map_err(|e| bad_input(format!("{e:#}")))?;
+    }
+    Ok(out)
+}
