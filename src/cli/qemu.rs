@@ -38,7 +38,7 @@ pub struct Args {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 1024)]
     pub memory: u32,
-    /// Host port on 127.0.0.1 forwarded to the guest's ssh (22).
+    /// Host port on 127.0.0.1 forwarded to the guest's ssh (22); 0 for none.
     #[arg(long, default_value_t = 2222)]
     pub ssh_port: u16,
     /// A public key file for root's authorized_keys (passed as the
@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result<()> {
     run.secure_boot = args.secure_boot;
     run.snapshot = args.snapshot;
     run.memory_mib = args.memory;
-    run.ssh_forward_port = Some(args.ssh_port);
+    run.ssh_forward_port = (args.ssh_port != 0).then_some(args.ssh_port);
     run.credentials = credentials(&args)?;
     run.marker = args.marker.clone();
     run.serial_log = args.serial_log.clone();
