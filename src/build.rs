@@ -115,8 +115,6 @@ pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutp
     let step = |what: &str, t: Instant| {
         tracing::info!("{what} in {:.1}s", t.elapsed().as_secs_f64());
     };
-    fs::create_dir_all(&req.out_dir)
-        .with_context(|| format!("creating {}", req.out_dir.display()))?;
     let image = image_path(ctx, &req.out_dir);
     let jobs = req.fetch.jobs;
 
@@ -124,6 +122,9 @@ pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutp
     plan::run(ctx, lock, &req.fetch)?;
     let tools = ToolsTree::ensure(ctx, lock, jobs)?;
     step("fetched the packages and the tools tree", t);
+    // Only now: a build that cannot fetch leaves no output folder behind.
+    fs::create_dir_all(&req.out_dir)
+        .with_context(|| format!("creating {}", req.out_dir.display()))?;
 
     let work = TempTree::beside(&image)?;
     let tree = work.path().join("tree");

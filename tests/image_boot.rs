@@ -9,7 +9,8 @@
 //!    dm-verity device (status V) on USR-A's PARTUUID, read-only; / is
 //!    ext4 on ROOT, writable and grown; craton.slot=a; the system is
 //!    running (or degraded, with the failed units printed); the slot is
-//!    confirmed in the ESP's grubenv. It prints one marker line.
+//!    confirmed in the ESP's grubenv; root's authorized_keys holds the
+//!    key given with --ssh-key and sshd runs. It prints one marker line.
 //! 2. OVMF (UEFI through shim and GRUB), the same disk booted again: the
 //!    same checks.
 //! 3. A copy with one byte of USR-A's filesystem flipped: the boot stops
@@ -41,6 +42,9 @@ const BOOT_TIMEOUT_SECS: u64 = 420;
 const ROOT_MIB: u64 = 1024;
 /// How much larger than the image the booted disk is.
 const GROW_BYTES: u64 = 1 << 30;
+/// Passed with `craton qemu --ssh-key` (not a usable key: the guest only
+/// has to receive it).
+const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNyYXRvbi1pbWFnZS1ib290LXRlc3Qtb25seS1rZXk craton-image-boot-test";
 /// Every timestamp of the image.
 const EPOCH: &str = "1764288000";
 
@@ -270,6 +274,28 @@ fn bad_input_writes_nothing() {
         "--platform azure: unknown platform, expected one of qemu, gce, metal",
     );
     assert!(!out.exists());
+    // The production profile's rkt and flannel come from GitHub, which this
+    // machine cannot reach: the build stops at the fetch, names them, and
+    // leaves no output folder.
+    let run = support::craton_real(
+        &support_cache(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &[
+            "build",
+            "profiles/container-host.toml",
+            "--lock",
+            &dir.path().join("prod.lock").to_string_lossy(),
+            "--out",
+            &out.to_string_lossy(),
+        ],
+    );
+    run.fails(1, "--artifact-dir");
+    assert!(
+        run.stderr().contains("rkt-v1.30.0.tar.gz"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!out.exists());
     let run = support::craton_real(
         &support_cache(),
         dir.path(),
@@ -297,6 +323,7 @@ fn support_cache() -> PathBuf {
 
 /// The check unit's script: every fact the issue asks for, one marker line.
 fn check_script(usr_partuuid: &str) -> String {
+    let key = SSH_KEY;
     format!(
         r#"fail() {{ echo "{FAIL_MARKER}: $*"; systemctl --failed --no-legend --plain; exit 1; }}
 state=$(systemctl is-system-running --wait)
@@ -329,6 +356,8 @@ mount -o ro /dev/disk/by-partlabel/EFI-SYSTEM /run/esp-check || fail "mounting t
 env=$(grep -E '^(ORDER|A_OK|A_TRY|B_OK|B_TRY)=' /run/esp-check/grub/grubenv | tr '\n' ',')
 umount /run/esp-check
 case ",$env" in *,A_OK=1,A_TRY=0,*) ;; *) fail "grubenv $env" ;; esac
+grep -qxF "{key}" /root/.ssh/authorized_keys || fail "root's authorized_keys lacks the --ssh-key key"
+systemctl is-active --quiet ssh.service || fail "ssh.service is not active"
 echo "{MARKER} state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
 "#
     )
@@ -337,9 +366,11 @@ echo "{MARKER} state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_
 /// The unit that runs the script (Type=simple, after multi-user.target,
 /// output on the serial console, powers off when done: the form of
 /// `craton::qemu::check_unit`), written as files for `craton qemu
-/// --credential-file`.
+/// --credential-file`, and the public key for `--ssh-key`.
 fn credential_files(dir: &Path, script: &str) -> Vec<String> {
-    let mut args = Vec::new();
+    let key = dir.join("id_test.pub");
+    fs::write(&key, format!("{SSH_KEY}\n")).unwrap();
+    let mut args = vec!["--ssh-key".to_owned(), key.display().to_string()];
     for (name, value) in craton::qemu::check_unit("craton-check", script) {
         let file = dir.join(&name);
         fs::write(&file, value).unwrap();
@@ -476,19 +507,26 @@ fn check_boot(b: &Built, disk: &Path, firmware: &str, creds: &[String]) {
     assert_eq!(get("B_OK"), Some("0"), "{env:?}");
 }
 
+/// A sparse copy of the image named `name` to boot, and the `craton qemu`
+/// arguments of the check (their files live in the returned folder).
+fn boot_inputs(b: &Built, name: &str) -> (PathBuf, tempfile::TempDir, Vec<String>) {
+    let disk = b.dir.join(name);
+    copy_sparse(&b.image, &disk);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = credential_files(dir.path(), &check_script(&b.usr_a_partuuid));
+    (disk, dir, creds)
+}
+
 #[test]
 fn image_boots_with_seabios_and_ovmf() {
     if !support::have_program(craton::qemu::QEMU) {
         return;
     }
     let b = built();
-    let disk = b.dir.join("boot.raw");
-    copy_sparse(&b.image, &disk);
+    let (disk, _creds_dir, creds) = boot_inputs(b, "boot.raw");
     let f = fs::OpenOptions::new().write(true).open(&disk).unwrap();
     f.set_len(f.metadata().unwrap().len() + GROW_BYTES).unwrap();
     drop(f);
-    let creds_dir = tempfile::tempdir().unwrap();
-    let creds = credential_files(creds_dir.path(), &check_script(&b.usr_a_partuuid));
     check_boot(b, &disk, "bios", &creds);
     check_boot(b, &disk, "uefi", &creds);
 }
@@ -499,8 +537,7 @@ fn flipped_byte_in_usr_a_stops_the_boot() {
         return;
     }
     let b = built();
-    let disk = b.dir.join("corrupt.raw");
-    copy_sparse(&b.image, &disk);
+    let (disk, _creds_dir, creds) = boot_inputs(b, "corrupt.raw");
     // One byte of erofs's superblock (at 1024 bytes, erofs_fs.h), which
     // the kernel reads when it mounts /usr.
     let (off, _) = partition(&disk, 3);
@@ -513,8 +550,6 @@ fn flipped_byte_in_usr_a_stops_the_boot() {
     f.read_exact_at(&mut byte, off + 1024 + 16).unwrap();
     f.write_all_at(&[byte[0] ^ 0x01], off + 1024 + 16).unwrap();
     drop(f);
-    let creds_dir = tempfile::tempdir().unwrap();
-    let creds = credential_files(creds_dir.path(), &check_script(&b.usr_a_partuuid));
     let log = b.dir.join("serial-corrupt.log");
     // dm-verity fails the read of block 0 (drivers/md/dm-verity-target.c
     // reports it), udev cannot probe /dev/mapper/usr, its device unit
