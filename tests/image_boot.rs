@@ -217,7 +217,7 @@ fn image_passes_offline_checks() {
             .unwrap_or_else(|e| panic!("e2fsck -fn on {label}: {e:#}"));
         let summary = out
             .lines()
-            .find(|l| l.contains(" files, "))
+            .find(|l| l.contains(" files ("))
             .unwrap_or_default();
         eprintln!("e2fsck -fn {label}: {summary}");
         let _ = fs::remove_file(&img);
@@ -576,4 +576,87 @@ fn flipped_byte_in_usr_a_stops_the_boot() {
         "the check ran on a corrupt /usr"
     );
     eprintln!("corrupt USR-A: emergency mode without /usr after {secs:.1}s");
+}
+
+/// `[disk] usr-b = "copy"`: USR-B holds the same /usr image as USR-A, the
+/// ESP has slot B's files with B's PARTUUID, and grubenv marks B good.
+#[test]
+fn usr_b_copy_fills_slot_b() {
+    let b = built();
+    let dir = tempfile::tempdir_in(&b.dir).unwrap();
+    let profile = dir.path().join("copy.toml");
+    let parent = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/container-host-test.toml");
+    fs::write(
+        &profile,
+        format!(
+            "schema = 1\nextends = [{:?}]\n\n[image]\nname = \"usr-b-copy\"\n\n[disk]\nusr-b = \"copy\"\n",
+            parent.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = support::craton_real(
+        &support_cache(),
+        dir.path(),
+        &[
+            "build",
+            &profile.to_string_lossy(),
+            "--lock",
+            &dir.path().join("copy.lock").to_string_lossy(),
+            "--out",
+            &out.to_string_lossy(),
+        ],
+    );
+    run.ok();
+    let stdout = run.stdout();
+    let image = out.join("usr-b-copy.raw");
+    let total: u64 = field(&stdout, "/usr:")
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let (a, _) = partition(&image, 3);
+    let (bb, _) = partition(&image, 4);
+    let f = fs::File::open(&image).unwrap();
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut done = 0;
+    while done < total {
+        let n = x.len().min((total - done) as usize);
+        f.read_exact_at(&mut x[..n], a + done).unwrap();
+        f.read_exact_at(&mut y[..n], bb + done).unwrap();
+        assert!(x[..n] == y[..n], "USR-B differs from USR-A at byte {done}");
+        done += n as u64;
+    }
+    let env = read_grubenv(&image);
+    assert!(env.contains(&("B_OK".into(), "1".into())), "{env:?}");
+    let (esp, _) = partition(&image, 1);
+    let slot_b = tools()
+        .cmd("mtype")
+        .unwrap()
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .arg("-i")
+        .arg(format!("{}@@{esp}", image.display()))
+        .arg("::/craton/b/slot.cfg")
+        .output()
+        .unwrap();
+    let slot_b = String::from_utf8_lossy(&slot_b);
+    let b_uuid = Command::new("sgdisk")
+        .arg("-i4")
+        .arg(&image)
+        .output()
+        .unwrap();
+    let b_uuid = String::from_utf8_lossy(&b_uuid.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Partition unique GUID: "))
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        slot_b.contains(&format!("set craton_usr_partuuid={b_uuid}\n")),
+        "{slot_b}"
+    );
+    assert!(slot_b.contains(&format!(
+        "set craton_usrhash={}\n",
+        field(&stdout, "root hash:")
+    )));
 }
