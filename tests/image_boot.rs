@@ -226,28 +226,21 @@ fn image_passes_offline_checks() {
     let (off, _) = partition(&b.image, 3);
     let usr = dir.path().join("usr-a.img");
     extract(&b.image, off, b.usr_total, &usr);
-    let out = tools
-        .cmd("veritysetup")
-        .unwrap()
-        .arg("verify")
-        .arg(format!("--hash-offset={}", b.hash_offset))
-        .arg(&usr)
-        .arg(&usr)
-        .arg(&b.root_hash)
-        .output_all()
-        .unwrap_or_else(|e| panic!("veritysetup verify: {e:#}"));
+    let verify = |hash: &str| {
+        tools
+            .cmd("veritysetup")
+            .unwrap()
+            .arg("verify")
+            .arg(format!("--hash-offset={}", b.hash_offset))
+            .arg(&usr)
+            .arg(&usr)
+            .arg(hash)
+            .output_all()
+    };
+    let out = verify(&b.root_hash).unwrap_or_else(|e| panic!("veritysetup verify: {e:#}"));
     eprintln!("veritysetup verify: ok {out}");
     // And it is not blind: another root hash is refused.
-    let wrong = "0".repeat(64);
-    let err = tools
-        .cmd("veritysetup")
-        .unwrap()
-        .arg("verify")
-        .arg(format!("--hash-offset={}", b.hash_offset))
-        .arg(&usr)
-        .arg(&usr)
-        .arg(&wrong)
-        .run();
+    let err = verify(&"0".repeat(64));
     assert!(err.is_err(), "veritysetup accepted a wrong root hash");
 }
 
@@ -458,18 +451,22 @@ fn value<'a>(line: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in {line}"))
 }
 
-fn read_grubenv(disk: &Path) -> Vec<(String, String)> {
+/// A file of the ESP (partition 1) of `disk`, read with mtools.
+fn esp_file(disk: &Path, path: &str) -> Vec<u8> {
     let (off, _) = partition(disk, 1);
-    let block = tools()
+    tools()
         .cmd("mtype")
         .unwrap()
         .env("MTOOLS_SKIP_CHECK", "1")
         .arg("-i")
         .arg(format!("{}@@{off}", disk.display()))
-        .arg("::/grub/grubenv")
+        .arg(format!("::{path}"))
         .output()
-        .unwrap();
-    decode_grubenv(&block).unwrap()
+        .unwrap()
+}
+
+fn read_grubenv(disk: &Path) -> Vec<(String, String)> {
+    decode_grubenv(&esp_file(disk, "/grub/grubenv")).unwrap()
 }
 
 /// Boots `disk` and checks the marker line and the grubenv; returns the
@@ -648,16 +645,7 @@ fn usr_b_copy_fills_slot_b() {
     }
     let env = read_grubenv(&image);
     assert!(env.contains(&("B_OK".into(), "1".into())), "{env:?}");
-    let (esp, _) = partition(&image, 1);
-    let slot_b = tools()
-        .cmd("mtype")
-        .unwrap()
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .arg("-i")
-        .arg(format!("{}@@{esp}", image.display()))
-        .arg("::/craton/b/slot.cfg")
-        .output()
-        .unwrap();
+    let slot_b = esp_file(&image, "/craton/b/slot.cfg");
     let slot_b = String::from_utf8_lossy(&slot_b);
     let b_uuid = Command::new("sgdisk")
         .arg("-i4")
