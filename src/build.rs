@@ -92,14 +92,21 @@ pub fn epoch_from_env() -> Result<u64> {
     }
 }
 
-/// The platform's settings; an unknown name is bad input.
-pub fn platform(ctx: &Context, name: &str) -> Result<Platform> {
-    if !PLATFORMS.contains(&name) {
-        return Err(bad_input(format!(
-            "--platform {name}: unknown platform, expected one of {}",
-            PLATFORMS.join(", ")
-        )));
+/// An unknown platform name is bad input (checked before the profile is
+/// even loaded, so nothing is resolved or written for it).
+pub fn check_platform(name: &str) -> Result<()> {
+    if PLATFORMS.contains(&name) {
+        return Ok(());
     }
+    Err(bad_input(format!(
+        "--platform {name}: unknown platform, expected one of {}",
+        PLATFORMS.join(", ")
+    )))
+}
+
+/// The platform's settings from the profile (defaults when it has no table).
+pub fn platform(ctx: &Context, name: &str) -> Result<Platform> {
+    check_platform(name)?;
     Ok(ctx.profile.platforms.get(name).cloned().unwrap_or_default())
 }
 
@@ -164,6 +171,7 @@ pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutp
     step("made the initrd", t);
     signal::check()?;
 
+    let root_hash = usr_img.verity.root_hash_hex();
     let guids = DiskGuids::from_seed(&seed);
     let usr_a_partuuid = guids.part(PartKind::Usr(Slot::A)).to_string();
     let usr_b = ctx.profile.disk.usr_b;
@@ -210,7 +218,7 @@ pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutp
             slot,
             &ctx.profile.image.version,
             &guids.part(PartKind::Usr(slot)).to_string(),
-            &usr_img.verity.root_hash_hex(),
+            &root_hash,
             usr_img.verity.hash_offset,
             fs,
         )?;
@@ -257,7 +265,7 @@ pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutp
         allocated: meta.blocks() * 512,
         usr_fs_size: usr_img.fs_size,
         usr_total_size: usr_img.total_size,
-        root_hash: usr_img.verity.root_hash_hex(),
+        root_hash,
         hash_offset: usr_img.verity.hash_offset,
         initrd_size: initrd.size,
         kernel_version: initrd.kernel_version,

@@ -70,6 +70,17 @@ fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name:?} in craton build's output:\n{stdout}"))
 }
 
+/// The /usr image's bytes with its verity tree, from `craton build`'s
+/// "/usr: N bytes of filesystem, M with its verity tree" line.
+fn usr_total(stdout: &str) -> u64 {
+    let usr = field(stdout, "/usr:");
+    usr.split(", ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("/usr line {usr:?}"))
+}
+
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -93,13 +104,7 @@ fn built() -> &'static Built {
             String::from_utf8_lossy(&out.stderr)
         );
         eprintln!("craton build:\n{stdout}");
-        let usr = field(&stdout, "/usr:");
-        let usr_total = usr
-            .split(", ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("/usr line {usr:?}"));
+        let usr_total = usr_total(&stdout);
         Built {
             image: PathBuf::from(field(&stdout, "image:")),
             root_hash: field(&stdout, "root hash:").to_owned(),
@@ -309,9 +314,7 @@ fn bad_input_writes_nothing() {
 
 /// The default cache (the one the image build uses).
 fn support_cache() -> PathBuf {
-    std::env::var_os("CRATON_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/craton"))
+    craton::fetch::cache::default_root().unwrap()
 }
 
 /// The check unit's script: every fact the issue asks for, one marker line.
@@ -625,12 +628,7 @@ fn usr_b_copy_fills_slot_b() {
     run.ok();
     let stdout = run.stdout();
     let image = out.join("usr-b-copy.raw");
-    let total: u64 = field(&stdout, "/usr:")
-        .split(", ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let total = usr_total(&stdout);
     let (a, _) = partition(&image, 3);
     let (bb, _) = partition(&image, 4);
     let f = fs::File::open(&image).unwrap();

@@ -13,11 +13,9 @@
 //!
 //! Each list holds (absolute path, content, mode); [`install`] writes them.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// Rewrites variables of a GRUB environment block: `grubenv-set FILE N=V...`.
 pub const GRUBENV_SET_PATH: &str = "/usr/lib/craton/grubenv-set";
@@ -268,16 +266,11 @@ pub fn initrd_files() -> Vec<(String, String, u32)> {
 }
 
 /// Writes (absolute path, content, mode) files, as the lists above give
-/// them, into `tree`.
+/// them, into `tree`, root-owned, with the customisation stage's writer
+/// (which resolves the tree's own links, such as /bin -> usr/bin).
 pub fn install(tree: &Path, files: &[(String, String, u32)]) -> Result<()> {
     for (path, text, mode) in files {
-        let dest = tree.join(path.trim_start_matches('/'));
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
-        fs::set_permissions(&dest, fs::Permissions::from_mode(*mode))
-            .with_context(|| format!("setting the mode of {}", dest.display()))?;
+        crate::rootfs::customize::tree::write_file(tree, path, text.as_bytes(), *mode)?;
     }
     Ok(())
 }

@@ -27,8 +27,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     // Bad arguments fail before anything is fetched or built.
     let epoch = build::epoch_from_env()?;
+    build::check_platform(&args.platform)?;
     let (ctx, lock) = args.fetch.context_and_lock(&args.profile)?;
-    build::platform(&ctx, &args.platform)?;
     let req = BuildRequest {
         platform: args.platform,
         out_dir: args.out,

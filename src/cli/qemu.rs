@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::error::bad_input;
 use crate::qemu::{self, Firmware, QemuRun};
@@ -122,8 +122,7 @@ fn credentials(args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
     for c in &args.credential_file {
         let (n, p) = split(c, "--credential-file")?;
         let data = std::fs::read(&p)
-            .with_context(|| format!("reading {p}"))
-            .map_err(|e| bad_input(format!("--credential-file {n}: {e:#}")))?;
+            .map_err(|e| bad_input(format!("--credential-file {n}: reading {p}: {e}")))?;
         out.push((n, data));
     }
     if let Some(key) = &args.ssh_key {

@@ -187,6 +187,19 @@ fn type_guids_match_the_specifications() {
     }
 }
 
+/// An ESP of `size` at 1 MiB, as the disk stage places it.
+fn esp_part(size: Mib) -> PartInfo {
+    PartInfo {
+        kind: PartKind::Esp,
+        label: "EFI-SYSTEM".into(),
+        number: 1,
+        first_lba: 2048,
+        last_lba: 2048 + size.sectors() - 1,
+        type_guid: PartKind::Esp.type_guid(),
+        part_guid: uuid::Uuid::nil(),
+    }
+}
+
 /// fatfs 0.3.6 alone leaves [LFN(.), ., LFN(..), ..] at the start of a
 /// new folder; after `esp::write` the folder starts with `.` and `..`,
 /// and a first-level folder's `..` is cluster 0.
@@ -194,15 +207,7 @@ fn type_guids_match_the_specifications() {
 fn esp_folders_start_with_dot_entries() {
     use std::os::unix::fs::FileExt;
     let file = tempfile::tempfile().unwrap();
-    let part = PartInfo {
-        kind: PartKind::Esp,
-        label: "EFI-SYSTEM".into(),
-        number: 1,
-        first_lba: 2048,
-        last_lba: 2048 + Mib(40).sectors() - 1,
-        type_guid: PartKind::Esp.type_guid(),
-        part_guid: uuid::Uuid::nil(),
-    };
+    let part = esp_part(Mib(40));
     file.set_len(Mib(42).bytes()).unwrap();
     let files = vec![EspFile {
         path: "/EFI/BOOT/grubx64.efi".into(),
@@ -251,15 +256,7 @@ fn esp_folders_start_with_dot_entries() {
 fn esp_too_small_for_fat32_is_an_error() {
     let file = tempfile::tempfile().unwrap();
     file.set_len(Mib(9).bytes()).unwrap();
-    let part = PartInfo {
-        kind: PartKind::Esp,
-        label: "EFI-SYSTEM".into(),
-        number: 1,
-        first_lba: 2048,
-        last_lba: 2048 + Mib(8).sectors() - 1,
-        type_guid: PartKind::Esp.type_guid(),
-        part_guid: uuid::Uuid::nil(),
-    };
+    let part = esp_part(Mib(8));
     let err = esp::write(&file, &part, &[], 1, 0).unwrap_err();
     assert!(format!("{err:#}").contains("FAT32"), "{err:#}");
 }

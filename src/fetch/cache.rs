@@ -139,7 +139,8 @@ impl Cache {
     }
 }
 
-fn default_root() -> Result<PathBuf> {
+/// Where the cache is when no folder is given (see the module header).
+pub fn default_root() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(CACHE_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }

@@ -152,18 +152,7 @@ static KVM_BROKEN: AtomicBool = AtomicBool::new(false);
 /// Runs QEMU until the marker, the guest's power-off or the timeout. A
 /// timeout, or QEMU ending before the marker, is an error with the log tail.
 pub fn run(run: &QemuRun) -> Result<QemuResult> {
-    let (accel, chosen) = match run.accel {
-        Some(a) => (a, true),
-        None => match std::env::var(ACCEL_ENV) {
-            Ok(v) if !v.is_empty() => (Accel::parse(&v)?, true),
-            _ => (probe(), false),
-        },
-    };
-    let accel = if !chosen && KVM_BROKEN.load(Ordering::SeqCst) {
-        Accel::Tcg
-    } else {
-        accel
-    };
+    let (accel, chosen) = choose_accel(run)?;
     match run_once(run, accel)? {
         Outcome::Done(r) => Ok(r),
         Outcome::KvmFailed(log) if !chosen => {
@@ -189,20 +178,27 @@ enum Outcome {
 /// share stdio (Ctrl-A X quits, Ctrl-A C switches to the monitor), for a
 /// person at the login prompt. No marker, no timeout, no KVM fallback.
 pub fn run_interactive(run: &QemuRun) -> Result<Accel> {
-    let accel = choose_accel(run)?;
+    let (accel, _) = choose_accel(run)?;
     let work = tempfile::tempdir().context("making a temporary folder for qemu")?;
     command(run, accel, work.path(), true)?.run_foreground()?;
     Ok(accel)
 }
 
-/// The run's accelerator, CRATON_QEMU_ACCEL or the probe's choice.
-fn choose_accel(run: &QemuRun) -> Result<Accel> {
-    Ok(match run.accel {
-        Some(a) => a,
+/// The run's accelerator and whether it was asked for (the run's own
+/// field or CRATON_QEMU_ACCEL) rather than probed; a probed KVM that
+/// already failed a guest in this process gives TCG.
+fn choose_accel(run: &QemuRun) -> Result<(Accel, bool)> {
+    let asked = match run.accel {
+        Some(a) => Some(a),
         None => match std::env::var(ACCEL_ENV) {
-            Ok(v) if !v.is_empty() => Accel::parse(&v)?,
-            _ => probe(),
+            Ok(v) if !v.is_empty() => Some(Accel::parse(&v)?),
+            _ => None,
         },
+    };
+    Ok(match asked {
+        Some(a) => (a, true),
+        None if KVM_BROKEN.load(Ordering::SeqCst) => (Accel::Tcg, false),
+        None => (probe(), false),
     })
 }
 

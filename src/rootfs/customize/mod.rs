@@ -23,7 +23,7 @@ use crate::profile::Profile;
 mod artifacts;
 mod identity;
 mod overlay;
-mod tree;
+pub mod tree;
 mod units;
 mod users;
 
