@@ -23,13 +23,10 @@ use crate::disk::{self, DiskGuids, DiskSizes, DiskSpec, EspFile, PartKind, Sourc
 use crate::error::bad_input;
 use crate::fetch::plan::{self, FetchSettings};
 use crate::lock::Lock;
-use crate::profile::Platform;
+use crate::profile::{Platform, PlatformSettings};
 use crate::rootfs::chroot::TempTree;
 use crate::tools::ToolsTree;
 use crate::{initrd, rootfs, signal, usr};
-
-/// The platforms an image can be built for (DESIGN.md "Platforms").
-pub const PLATFORMS: &[&str] = &["qemu", "gce", "metal"];
 
 /// The environment variable that fixes every timestamp (reproducible-builds.org).
 pub const EPOCH_ENV: &str = "SOURCE_DATE_EPOCH";
@@ -52,7 +49,7 @@ const GRUB_CFG_PATHS: &[&str] = &["/EFI/debian/grub.cfg", "/grub/grub.cfg"];
 /// What `craton build` is asked for.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
-    pub platform: String,
+    pub platform: Platform,
     pub out_dir: PathBuf,
     pub fetch: FetchSettings,
     /// Timestamps of every file written (SOURCE_DATE_EPOCH).
@@ -92,22 +89,9 @@ pub fn epoch_from_env() -> Result<u64> {
     }
 }
 
-/// An unknown platform name is bad input (checked before the profile is
-/// even loaded, so nothing is resolved or written for it).
-pub fn check_platform(name: &str) -> Result<()> {
-    if PLATFORMS.contains(&name) {
-        return Ok(());
-    }
-    Err(bad_input(format!(
-        "--platform {name}: unknown platform, expected one of {}",
-        PLATFORMS.join(", ")
-    )))
-}
-
 /// The platform's settings from the profile (defaults when it has no table).
-pub fn platform(ctx: &Context, name: &str) -> Result<Platform> {
-    check_platform(name)?;
-    Ok(ctx.profile.platforms.get(name).cloned().unwrap_or_default())
+pub fn platform(ctx: &Context, p: Platform) -> PlatformSettings {
+    ctx.profile.platform(p)
 }
 
 /// The image's file name in the output folder.
@@ -117,7 +101,7 @@ pub fn image_path(ctx: &Context, out_dir: &Path) -> PathBuf {
 
 /// Runs every stage and writes the image.
 pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutput> {
-    let platform = platform(ctx, &req.platform)?;
+    let platform = platform(ctx, req.platform);
     let start = Instant::now();
     let step = |what: &str, t: Instant| {
         tracing::info!("{what} in {:.1}s", t.elapsed().as_secs_f64());
@@ -207,10 +191,10 @@ pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutp
     }
     esp_files.push(bytes(
         boot::grubcfg::GRUBENV_PATH,
-        &initial_grubenv(usr_b == UsrB::CopyOfA)?,
+        &initial_grubenv(usr_b == UsrB::Copy)?,
     ));
     let slots: &[Slot] = match usr_b {
-        UsrB::CopyOfA => &[Slot::A, Slot::B],
+        UsrB::Copy => &[Slot::A, Slot::B],
         UsrB::Empty => &[Slot::A],
     };
     for &slot in slots {
@@ -244,7 +228,7 @@ pub fn build(ctx: &Context, lock: &Lock, req: &BuildRequest) -> Result<BuildOutp
         usr_b,
         esp_files,
         root_tree: tree.clone(),
-        oem_files: oem_files(&req.platform),
+        oem_files: oem_files(req.platform),
         root_label: disk::ROOT_FS_LABEL.into(),
         oem_label: disk::OEM_FS_LABEL.into(),
         epoch: req.epoch,
@@ -283,9 +267,10 @@ fn bytes(path: &str, data: &[u8]) -> EspFile {
 
 /// The OEM partition's files: which platform the image was built for, in
 /// os-release(5) syntax (Flatcar's /oem/oem-release).
-fn oem_files(platform: &str) -> Vec<(String, Vec<u8>)> {
+fn oem_files(platform: Platform) -> Vec<(String, Vec<u8>)> {
+    let name = platform.name();
     vec![(
         "oem-release".into(),
-        format!("ID={platform}\nNAME=\"craton {platform}\"\n").into_bytes(),
+        format!("ID={name}\nNAME=\"craton {name}\"\n").into_bytes(),
     )]
 }

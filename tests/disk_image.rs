@@ -102,7 +102,7 @@ fn spec(dir: &Path) -> DiskSpec {
         },
         guids: DiskGuids::from_seed(&Sha256::of(b"disk_image test")),
         usr_a: usr_img,
-        usr_b: UsrB::CopyOfA,
+        usr_b: UsrB::Copy,
         esp_files,
         root_tree: tree,
         oem_files: vec![

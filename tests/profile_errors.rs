@@ -3,15 +3,20 @@
 //! input, exit 2), and the complete example of docs/profile.md must load.
 //!
 //! Paths are relative to the crate root (where cargo runs integration
-//! tests), so messages are the same on every machine. After changing a
-//! message on purpose, `CRATON_BLESS=1 cargo test --test profile_errors`
-//! rewrites the `.error` files; review the diff before committing.
+//! tests), so messages are the same on every machine. Some messages are
+//! serde's, reworded by `profile::source`: unknown keys, unknown values
+//! (listed from the enums' derived names) and wrong types, so renaming an
+//! enum variant or updating serde or toml can change them too. After
+//! changing a message on purpose,
+//! `CRATON_BLESS=1 cargo test --release --test profile_errors` rewrites
+//! the `.error` files; review the diff before committing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use craton::disk::Mib;
 use craton::error::is_bad_input;
-use craton::profile::{self, Archive, Keyring, UsrFilesystem};
+use craton::profile::{self, Archive, Keyring, Platform, UsrFilesystem};
 
 const BAD: &str = "tests/bad-profiles";
 
@@ -136,9 +141,9 @@ fn a_complete_profile_loads() {
 
     assert_eq!(p.initrd.modules, ["virtio_blk", "dm_verity", "erofs"]);
     assert_eq!(p.platforms.len(), 2);
-    assert_eq!(p.platforms["gce"].kernel_args, ["net.ifnames=0"]);
-    assert_eq!(p.disk.usr_mib, 1536);
-    assert_eq!(p.disk.esp_mib, profile::DEFAULT_ESP_MIB);
+    assert_eq!(p.platforms[&Platform::Gce].kernel_args, ["net.ifnames=0"]);
+    assert_eq!(p.disk.usr, Mib(1536));
+    assert_eq!(p.disk.esp, profile::DEFAULT_ESP_MIB);
     assert_eq!(p.disk.usr_filesystem, UsrFilesystem::Erofs);
     assert_eq!(p.boot.timeout_secs, 0);
     assert_eq!(p.boot.kernel_args, ["quiet", "systemd.show_status=auto"]);

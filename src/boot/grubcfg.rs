@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 // GRUB's script lexer quotes words as sh does (GRUB manual, "Shell-like
 // scripting"), so the process wrapper's quoting serves.
-use super::slot::{Slot, SlotEntry, fstype_name};
+use super::slot::{Slot, SlotEntry};
 use crate::process::shell_quote;
 
 /// The environment block, relative to the ESP (`$root`).
@@ -162,7 +162,7 @@ pub fn slot_cfg(e: &SlotEntry) -> String {
         slot = e.slot(),
         label = e.slot().partlabel(),
         version = e.version(),
-        fs = fstype_name(e.usr_filesystem()),
+        fs = e.usr_filesystem().name(),
         hash = e.usrhash(),
         uuid = e.usr_partuuid(),
         offset = e.hash_offset(),

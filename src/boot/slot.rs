@@ -154,14 +154,6 @@ impl SlotEntry {
     }
 }
 
-/// The name systemd's `mount.usrfstype=` and mount(8) use.
-pub fn fstype_name(fs: UsrFilesystem) -> &'static str {
-    match fs {
-        UsrFilesystem::Erofs => "erofs",
-        UsrFilesystem::Ext4 => "ext4",
-    }
-}
-
 /// 8-4-4-4-12 hex digits (RFC 4122 text form).
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();

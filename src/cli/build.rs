@@ -7,15 +7,16 @@ use anyhow::Result;
 
 use super::fetch::FetchArgs;
 use crate::build::{self, BuildRequest};
+use crate::profile::Platform;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// The platform the image is for: qemu, gce or metal (its console,
-    /// kernel arguments and OEM files).
-    #[arg(long, default_value = "qemu")]
-    pub platform: String,
+    /// The platform the image is for (its console, kernel arguments and
+    /// OEM files).
+    #[arg(long, value_enum, default_value_t = Platform::Qemu)]
+    pub platform: Platform,
     /// The output folder; the image is DIR/<image name>.raw (replaced
     /// atomically if it exists).
     #[arg(long, value_name = "DIR")]
@@ -25,9 +26,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    // Bad arguments fail before anything is fetched or built.
+    // Bad arguments fail before anything is fetched or built (clap has
+    // already rejected an unknown --platform).
     let epoch = build::epoch_from_env()?;
-    build::check_platform(&args.platform)?;
     let (ctx, lock) = args.fetch.context_and_lock(&args.profile)?;
     let req = BuildRequest {
         platform: args.platform,

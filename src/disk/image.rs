@@ -44,7 +44,7 @@ pub fn write_disk(spec: &DiskSpec, tools: &ToolsTree, out: &Path) -> Result<Disk
 
         let usr_a = part(PartKind::Usr(Slot::A))?;
         copy_usr(&spec.usr_a, &file, usr_a)?;
-        if spec.usr_b == UsrB::CopyOfA {
+        if spec.usr_b == UsrB::Copy {
             copy_usr(&spec.usr_a, &file, part(PartKind::Usr(Slot::B))?)?;
         }
 

@@ -21,6 +21,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use uuid::Uuid;
 
 use crate::digest::Sha256;
@@ -60,6 +61,52 @@ impl Mib {
 impl fmt::Display for Mib {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} MiB", self.0)
+    }
+}
+
+/// Upper bound for any partition size: 16 TiB in MiB keeps byte and sector
+/// arithmetic far from u64 overflow; a larger value is a typo.
+pub const MAX_PARTITION_MIB: Mib = Mib(16 * 1024 * 1024);
+
+/// A partition size as a profile writes it: an integer from 1 to
+/// [`MAX_PARTITION_MIB`]. Checked here, so a `Mib` read from a profile is
+/// one the disk stage can lay out; serde's own u64 would let 0 through and
+/// answer -1 with "expected u64" rather than the range.
+impl<'de> Deserialize<'de> for Mib {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+
+        impl Visitor<'_> for SizeVisitor {
+            type Value = Mib;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a size in MiB from 1 to {}", MAX_PARTITION_MIB.0)
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Mib, E> {
+                match u64::try_from(v) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(out_of_range(v)),
+                }
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Mib, E> {
+                if (1..=MAX_PARTITION_MIB.0).contains(&v) {
+                    Ok(Mib(v))
+                } else {
+                    Err(out_of_range(v))
+                }
+            }
+        }
+
+        fn out_of_range<E: de::Error>(v: impl fmt::Display) -> E {
+            E::custom(format_args!(
+                "expected a size in MiB from 1 to {}, got {v}",
+                MAX_PARTITION_MIB.0
+            ))
+        }
+
+        d.deserialize_i64(SizeVisitor)
     }
 }
 
@@ -138,11 +185,11 @@ pub struct DiskSizes {
 impl DiskSizes {
     pub fn from_profile(disk: &Disk) -> Self {
         Self {
-            esp: Mib(disk.esp_mib),
-            bios_boot: Mib(disk.bios_boot_mib),
-            usr: Mib(disk.usr_mib),
-            oem: Mib(disk.oem_mib),
-            root: Mib(disk.root_mib),
+            esp: disk.esp,
+            bios_boot: disk.bios_boot,
+            usr: disk.usr,
+            oem: disk.oem,
+            root: disk.root,
             total_multiple: Mib(1),
         }
     }

@@ -21,6 +21,8 @@ use super::raw::{
     self, List, RawArtifact, RawFile, RawGroup, RawInlineFile, RawRepository, RawUser,
 };
 use super::source::{At, FileId, Files, SourceFile, Src, join_beside, normalize};
+use super::{Platform, UsrB, UsrFilesystem};
+use crate::disk::Mib;
 use crate::error::bad_input;
 
 /// The profile after `extends`, still unchecked.
@@ -39,14 +41,14 @@ pub(super) struct Merged {
     /// `None` until a file sets `[tools] packages` (then craton's own list
     /// is not used).
     pub tools_packages: Option<Vec<Src<String>>>,
-    pub platforms: BTreeMap<&'static str, MergedPlatform>,
-    pub esp_mib: Option<Src<i64>>,
-    pub bios_boot_mib: Option<Src<i64>>,
-    pub usr_mib: Option<Src<i64>>,
-    pub oem_mib: Option<Src<i64>>,
-    pub root_mib: Option<Src<i64>>,
-    pub usr_filesystem: Option<Src<String>>,
-    pub usr_b: Option<Src<String>>,
+    pub platforms: BTreeMap<Platform, MergedPlatform>,
+    pub esp_mib: Option<Src<Mib>>,
+    pub bios_boot_mib: Option<Src<Mib>>,
+    pub usr_mib: Option<Src<Mib>>,
+    pub oem_mib: Option<Src<Mib>>,
+    pub root_mib: Option<Src<Mib>>,
+    pub usr_filesystem: Option<Src<UsrFilesystem>>,
+    pub usr_b: Option<Src<UsrB>>,
     pub timeout_secs: Option<Src<i64>>,
     pub boot_kernel_args: Vec<Src<String>>,
     pub hostname: Option<Src<String>>,
@@ -178,14 +180,10 @@ impl Merged {
             append(&mut self.initrd_packages, id, i.packages);
             append(&mut self.initrd_modules, id, i.modules);
         }
-        if let Some(p) = raw.platform {
-            for (name, platform) in [("qemu", p.qemu), ("gce", p.gce), ("metal", p.metal)] {
-                if let Some(platform) = platform {
-                    let m = self.platforms.entry(name).or_default();
-                    over(&mut m.console, id, platform.console);
-                    append(&mut m.kernel_args, id, platform.kernel_args);
-                }
-            }
+        for (name, platform) in raw.platform.unwrap_or_default() {
+            let m = self.platforms.entry(name).or_default();
+            over(&mut m.console, id, platform.console);
+            append(&mut m.kernel_args, id, platform.kernel_args);
         }
         if let Some(d) = raw.disk {
             over(&mut self.esp_mib, id, d.esp_mib);

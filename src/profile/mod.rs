@@ -5,22 +5,29 @@
 //! `deny_unknown_fields` and keeps spans; `merge` reads the `extends` tree
 //! and folds parents into children; `validate` (with `artifact` and the name
 //! rules in `names`) turns the merged profile into these types. `source`
-//! holds the files' text and turns spans into `file:line:column`. Every
+//! holds the files' text and turns spans into `file:line:column`;
+//! `platform` holds the [`Platform`] enum that `--platform` shares. Every
 //! error is bad input (exit 2) and names the file, the key and
 //! line:column. docs/profile.md documents every key once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+
 use crate::digest::Sha256;
+use crate::disk::Mib;
 
 mod artifact;
 mod merge;
 mod names;
+mod platform;
 mod raw;
 mod source;
 mod system;
 mod validate;
+
+pub use platform::Platform;
 
 /// The only schema version this craton understands.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -55,19 +62,16 @@ pub const ARTIFACT_DESTINATION_ROOTS: &[&str] = &["usr", "etc"];
 
 /// ESP size: shim, GRUB and a kernel plus initrd for each of two slots
 /// (DESIGN.md's disk table), with room for larger kernels later.
-pub const DEFAULT_ESP_MIB: u64 = 256;
+pub const DEFAULT_ESP_MIB: Mib = Mib(256);
 /// BIOS boot partition: GRUB's i386-pc core.img measured 157 KB; one 1 MiB
 /// alignment unit more leaves room for extra GRUB modules.
-pub const DEFAULT_BIOS_BOOT_MIB: u64 = 2;
+pub const DEFAULT_BIOS_BOOT_MIB: Mib = Mib(2);
 /// Each USR slot: /usr of the container host plus its verity tree (DESIGN.md).
-pub const DEFAULT_USR_MIB: u64 = 1024;
+pub const DEFAULT_USR_MIB: Mib = Mib(1024);
 /// OEM: a few small platform files (DESIGN.md); ext4 needs some MiB itself.
-pub const DEFAULT_OEM_MIB: u64 = 128;
+pub const DEFAULT_OEM_MIB: Mib = Mib(128);
 /// ROOT as built: grows to fill the disk on first boot, so it starts small.
-pub const DEFAULT_ROOT_MIB: u64 = 1024;
-/// Upper bound for any partition size: 16 TiB in MiB keeps byte and sector
-/// arithmetic far from u64 overflow; a larger value is a typo.
-pub const MAX_PARTITION_MIB: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_ROOT_MIB: Mib = Mib(1024);
 /// GRUB menu timeout: one second lets a person on the console interrupt the
 /// boot without slowing unattended boots noticeably.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 1;
@@ -123,7 +127,9 @@ pub struct Profile {
     pub artifacts: Vec<Artifact>,
     pub initrd: Initrd,
     pub tools: Tools,
-    pub platforms: BTreeMap<String, Platform>,
+    /// The `[platform.NAME]` tables the profile has (an empty one counts);
+    /// [`Profile::platform`] gives the defaults for the others.
+    pub platforms: BTreeMap<Platform, PlatformSettings>,
     pub disk: Disk,
     pub boot: Boot,
     pub system: System,
@@ -195,7 +201,10 @@ pub struct Image {
 
 /// Which Debian archive a repository belongs to; decides where its default
 /// mirror comes from (the host's apt sources list both separately).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// `[[repository]] archive` names it in kebab-case: "debian",
+/// "debian-security".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Archive {
     /// The main archive (.../debian): suites like trixie, trixie-updates.
     Debian,
@@ -273,42 +282,59 @@ pub struct Initrd {
     pub modules: Vec<String>,
 }
 
-/// [platform.NAME] (qemu, gce, metal). `Profile::platforms` holds those
-/// whose table appears in the profile.
+/// One `[platform.NAME]` table: what a platform adds to the boot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Platform {
+pub struct PlatformSettings {
     pub console: Option<String>,
     pub kernel_args: Vec<String>,
 }
 
-/// [disk] sizes in MiB.
+/// [disk]: partition sizes (written `esp-mib` and so on) and what /usr is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disk {
-    pub esp_mib: u64,
-    pub bios_boot_mib: u64,
-    pub usr_mib: u64,
-    pub oem_mib: u64,
-    pub root_mib: u64,
+    pub esp: Mib,
+    pub bios_boot: Mib,
+    /// Each of USR-A and USR-B.
+    pub usr: Mib,
+    pub oem: Mib,
+    pub root: Mib,
     pub usr_filesystem: UsrFilesystem,
     /// What USR-B holds in a new image ([disk] usr-b).
     pub usr_b: UsrB,
 }
 
-/// What USR-B holds in a fresh image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What USR-B holds in a fresh image; `[disk] usr-b` names it in
+/// kebab-case ("empty", "copy").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum UsrB {
     /// Empty (zeros, slot B not good): the first update fills it, as
     /// Flatcar ships its USR-B.
     Empty,
     /// A copy of USR-A: both slots bootable from the start.
-    CopyOfA,
+    Copy,
 }
 
-/// The /usr image's filesystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The /usr image's filesystem; `[disk] usr-filesystem` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum UsrFilesystem {
+    /// EROFS, read-only by design (the default; GRUB never reads /usr,
+    /// so its lack of an EROFS driver does not matter).
     Erofs,
+    /// ext4, mounted read-only (dm-verity below it refuses writes anyway).
     Ext4,
+}
+
+impl UsrFilesystem {
+    /// The name in profiles, in systemd's `mount.usrfstype=` and in
+    /// mount(8) `-t`: the three agree.
+    pub fn name(self) -> &'static str {
+        match self {
+            UsrFilesystem::Erofs => "erofs",
+            UsrFilesystem::Ext4 => "ext4",
+        }
+    }
 }
 
 /// [boot]
@@ -316,6 +342,14 @@ pub enum UsrFilesystem {
 pub struct Boot {
     pub timeout_secs: u32,
     pub kernel_args: Vec<String>,
+}
+
+impl Profile {
+    /// The settings of `platform`: its table, or the defaults (no console,
+    /// no kernel arguments) when the profile has none.
+    pub fn platform(&self, platform: Platform) -> PlatformSettings {
+        self.platforms.get(&platform).cloned().unwrap_or_default()
+    }
 }
 
 /// Loads, merges and validates the profile at `path`.

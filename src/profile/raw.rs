@@ -4,18 +4,21 @@
 //! their span.
 //!
 //! This module checks only the TOML syntax, `schema`, unknown keys and value
-//! types; meaning is `validate`'s job.
+//! types; meaning is `validate`'s job. Values whose type says everything
+//! (platform names, sizes, the enums of `[disk]` and `archive`) are typed
+//! here already, so serde's message lists what is accepted.
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{DeserializeOwned, Error as _, IgnoredAny, IntoDeserializer};
+use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::SCHEMA_VERSION;
 use super::source::{At, FileId, Files, toml_error};
+use super::{Archive, Platform, SCHEMA_VERSION, UsrB, UsrFilesystem};
+use crate::disk::Mib;
 
 /// A list of strings with the span of the list and of each item.
 pub(super) type List = Spanned<Vec<Spanned<String>>>;
@@ -36,7 +39,9 @@ pub(super) struct RawFile {
     pub artifact: Option<Vec<Spanned<RawArtifact>>>,
     pub initrd: Option<RawInitrd>,
     pub tools: Option<RawTools>,
-    pub platform: Option<RawPlatforms>,
+    /// `[platform.NAME]`: keyed by the enum, so serde rejects an unknown
+    /// name with the list of known ones.
+    pub platform: Option<BTreeMap<Platform, RawPlatform>>,
     pub disk: Option<RawDisk>,
     pub boot: Option<RawBoot>,
     pub system: Option<RawSystem>,
@@ -58,7 +63,8 @@ pub(super) struct RawImage {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawRepository {
     pub name: Option<Spanned<String>>,
-    pub archive: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "by_name")]
+    pub archive: Option<Spanned<Archive>>,
     pub suites: Option<List>,
     pub components: Option<List>,
     pub mirror: Option<Spanned<String>>,
@@ -103,16 +109,6 @@ pub(super) struct RawInitrd {
     pub modules: Option<List>,
 }
 
-/// `[platform.*]`: a struct rather than a map, so that serde rejects an
-/// unknown platform name with the list of known ones.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(super) struct RawPlatforms {
-    pub qemu: Option<RawPlatform>,
-    pub gce: Option<RawPlatform>,
-    pub metal: Option<RawPlatform>,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawPlatform {
@@ -120,18 +116,20 @@ pub(super) struct RawPlatform {
     pub kernel_args: Option<List>,
 }
 
-/// Sizes are read as i64 (TOML's integer) so that a negative size gets
-/// craton's message rather than serde's "expected u64".
+/// Sizes are [`Mib`] already: its `Deserialize` checks the range, so a zero
+/// or negative size fails here with the accepted range.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawDisk {
-    pub esp_mib: Option<Spanned<i64>>,
-    pub bios_boot_mib: Option<Spanned<i64>>,
-    pub usr_mib: Option<Spanned<i64>>,
-    pub oem_mib: Option<Spanned<i64>>,
-    pub root_mib: Option<Spanned<i64>>,
-    pub usr_filesystem: Option<Spanned<String>>,
-    pub usr_b: Option<Spanned<String>>,
+    pub esp_mib: Option<Spanned<Mib>>,
+    pub bios_boot_mib: Option<Spanned<Mib>>,
+    pub usr_mib: Option<Spanned<Mib>>,
+    pub oem_mib: Option<Spanned<Mib>>,
+    pub root_mib: Option<Spanned<Mib>>,
+    #[serde(default, deserialize_with = "by_name")]
+    pub usr_filesystem: Option<Spanned<UsrFilesystem>>,
+    #[serde(default, deserialize_with = "by_name")]
+    pub usr_b: Option<Spanned<UsrB>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +183,26 @@ pub(super) struct RawUser {
 pub(super) struct RawGroup {
     pub name: Option<Spanned<String>>,
     pub gid: Option<Spanned<i64>>,
+}
+
+/// An enum written as its name, a string: the enum's derived `Deserialize`
+/// decides the names and lists them for an unknown one. Read directly, toml
+/// would also take serde's table form of an enum (`usr-b = { copy = {} }`)
+/// and answer a number with "wanted string or table", naming no value.
+fn by_name<'de, D, T>(d: D) -> Result<Option<Spanned<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let Some(name) = Option::<Spanned<String>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let span = name.span();
+    let value: Result<T, serde::de::value::Error> =
+        T::deserialize(name.into_inner().into_deserializer());
+    value
+        .map(|v| Some(Spanned::new(span, v)))
+        .map_err(D::Error::custom)
 }
 
 /// Parses file `id` of `files`: syntax, then `schema`, then the raw structs.

@@ -238,19 +238,27 @@ pub(super) fn toml_error(files: &Files, file: FileId, e: &toml::de::Error) -> an
     }
     // Key paths need the document; a serde error only happens after the
     // document parsed, so re-parsing it here succeeds.
-    let path = DeTable::parse(text)
+    let found = DeTable::parse(text)
         .ok()
         .and_then(|doc| find_path(doc.get_ref(), at.start, &mut Vec::new()));
-    let Some(path) = path else {
+    let Some((path, on_key)) = found else {
         return files.err(at, msg);
     };
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        // serde: "unknown field `x`, expected one of `a`, `b`" (or "`a` or
-        // `b`", or "there are no fields"): drop the backticks of the list.
-        let (key, expected) = rest.split_once("`, ").unwrap_or((rest, ""));
+    // serde: "unknown field `x`, expected one of `a`, `b`" (or "`a` or
+    // `b`", or "there are no fields"), and the same for "unknown variant"
+    // (an enum value, or an enum-keyed table such as [platform.NAME]).
+    let unknown = msg
+        .strip_prefix("unknown field `")
+        .or_else(|| msg.strip_prefix("unknown variant `"));
+    if let Some(rest) = unknown {
+        let (name, expected) = rest.split_once("`, ").unwrap_or((rest, ""));
         let expected = expected.replace('`', "");
-        let parent = &path[..path.len() - 1];
-        let mut out = format!("unknown key `{key}` {}", describe_parent(parent));
+        let mut out = if on_key || msg.starts_with("unknown field") {
+            let parent = &path[..path.len() - 1];
+            format!("unknown key `{name}` {}", describe_parent(parent))
+        } else {
+            format!("{}: unknown value `{name}`", describe(&path))
+        };
         if !expected.is_empty() {
             out.push_str(", ");
             out.push_str(&expected);
@@ -261,13 +269,18 @@ pub(super) fn toml_error(files: &Files, file: FileId, e: &toml::de::Error) -> an
 }
 
 /// The key path of the key or value at byte `offset`, searching the whole
-/// document: tables written with headers have the header as their span, so
-/// their keys are not inside it.
-fn find_path(table: &DeTable<'_>, offset: usize, path: &mut Vec<Step>) -> Option<Vec<Step>> {
+/// document (tables written with headers have the header as their span,
+/// so their keys are not inside it), and whether `offset` is on a key
+/// rather than a value.
+fn find_path(
+    table: &DeTable<'_>,
+    offset: usize,
+    path: &mut Vec<Step>,
+) -> Option<(Vec<Step>, bool)> {
     for (k, v) in table {
         path.push(Step::Key(k.get_ref().to_string()));
         if contains(k.span(), offset) {
-            return Some(path.clone());
+            return Some((path.clone(), true));
         }
         if let Some(found) = find_in_value(v, offset, path) {
             return Some(found);
@@ -281,7 +294,7 @@ fn find_in_value(
     v: &Spanned<DeValue<'_>>,
     offset: usize,
     path: &mut Vec<Step>,
-) -> Option<Vec<Step>> {
+) -> Option<(Vec<Step>, bool)> {
     let inner = match v.get_ref() {
         DeValue::Table(t) => find_path(t, offset, path),
         DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
@@ -292,14 +305,13 @@ fn find_in_value(
                 .and_then(|n| n.get_ref().as_str())
                 .map(str::to_string);
             path.push(Step::Index(i, name));
-            let found = find_in_value(item, offset, path)
-                .or_else(|| contains(item.span(), offset).then(|| path.clone()));
+            let found = find_in_value(item, offset, path);
             path.pop();
             found
         }),
         _ => None,
     };
-    inner.or_else(|| contains(v.span(), offset).then(|| path.clone()))
+    inner.or_else(|| contains(v.span(), offset).then(|| (path.clone(), false)))
 }
 
 fn contains(span: Range<usize>, offset: usize) -> bool {

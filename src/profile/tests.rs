@@ -32,7 +32,7 @@ fn tables_merge_key_by_key_and_scalars_are_overridden() {
         "base.toml",
         "[image]\nname = \"base\"\nversion = \"1\"\n\
          [image.os-release]\nPRETTY_NAME = \"Base\"\nHOME_URL = \"https://example.org/\"\n\
-         [disk]\nesp-mib = 300\nusr-filesystem = \"ext4\"\n",
+         [disk]\nesp-mib = 300\nusr-filesystem = \"ext4\"\nusr-b = \"copy\"\n",
     );
     write(
         d.path(),
@@ -45,9 +45,10 @@ fn tables_merge_key_by_key_and_scalars_are_overridden() {
     assert_eq!(p.image.version, "2");
     assert_eq!(p.image.os_release["PRETTY_NAME"], "Child");
     assert_eq!(p.image.os_release["HOME_URL"], "https://example.org/");
-    assert_eq!(p.disk.esp_mib, 512);
+    assert_eq!(p.disk.esp, Mib(512));
     assert_eq!(p.disk.usr_filesystem, UsrFilesystem::Ext4);
-    assert_eq!(p.disk.usr_mib, DEFAULT_USR_MIB);
+    assert_eq!(p.disk.usr_b, UsrB::Copy);
+    assert_eq!(p.disk.usr, DEFAULT_USR_MIB);
 }
 
 #[test]
@@ -73,10 +74,12 @@ fn lists_are_appended_parent_first() {
     assert_eq!(p.packages.include, ["systemd", "udev", "docker.io"]);
     assert_eq!(p.packages.exclude, ["vim"]);
     assert_eq!(p.boot.kernel_args, ["quiet", "quiet"]);
-    let qemu = &p.platforms["qemu"];
+    let qemu = &p.platforms[&Platform::Qemu];
     assert_eq!(qemu.kernel_args, ["a=1", "a=2"]);
     assert_eq!(qemu.console.as_deref(), Some("ttyS0"));
-    assert!(!p.platforms.contains_key("gce"));
+    assert!(!p.platforms.contains_key(&Platform::Gce));
+    assert_eq!(p.platform(Platform::Gce), PlatformSettings::default());
+    assert_eq!(p.platform(Platform::Qemu), *qemu);
 }
 
 fn artifact(name: &str, dest: &str) -> String {
@@ -196,11 +199,11 @@ fn defaults_fill_what_is_not_set() {
     assert_eq!(
         p.disk,
         Disk {
-            esp_mib: DEFAULT_ESP_MIB,
-            bios_boot_mib: DEFAULT_BIOS_BOOT_MIB,
-            usr_mib: DEFAULT_USR_MIB,
-            oem_mib: DEFAULT_OEM_MIB,
-            root_mib: DEFAULT_ROOT_MIB,
+            esp: DEFAULT_ESP_MIB,
+            bios_boot: DEFAULT_BIOS_BOOT_MIB,
+            usr: DEFAULT_USR_MIB,
+            oem: DEFAULT_OEM_MIB,
+            root: DEFAULT_ROOT_MIB,
             usr_filesystem: UsrFilesystem::Erofs,
             usr_b: UsrB::Empty,
         }
@@ -366,4 +369,14 @@ fn customisation_keys_merge_across_extends() {
             gid: None
         }]
     );
+}
+
+/// `UsrFilesystem::name()` goes onto the kernel command line
+/// (`mount.usrfstype=`), so it must be the name a profile writes.
+#[test]
+fn filesystem_names_are_the_profile_names() {
+    for fs in [UsrFilesystem::Erofs, UsrFilesystem::Ext4] {
+        let read: UsrFilesystem = toml::Value::String(fs.name().into()).try_into().unwrap();
+        assert_eq!(read, fs);
+    }
 }

@@ -18,7 +18,7 @@ use super::source::{At, FileId, Files, Src, join_beside, normalize};
 use super::{
     Archive, Boot, DEFAULT_BIOS_BOOT_MIB, DEFAULT_COMPONENTS, DEFAULT_ESP_MIB, DEFAULT_OEM_MIB,
     DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS, DEFAULT_USR_MIB, Disk, Image,
-    Initrd, Keyring, MAX_PARTITION_MIB, PackageSet, Platform, Profile, RESERVED_OS_RELEASE_KEYS,
+    Initrd, Keyring, PackageSet, Platform, PlatformSettings, Profile, RESERVED_OS_RELEASE_KEYS,
     Repository, Tools, UsrB, UsrFilesystem,
 };
 
@@ -41,10 +41,10 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         },
     };
     let mut platforms = BTreeMap::new();
-    for (name, p) in &m.platforms {
-        platforms.insert(name.to_string(), platform(files, name, p)?);
+    for (&name, p) in &m.platforms {
+        platforms.insert(name, platform(files, name, p)?);
     }
-    let disk = disk(files, &m)?;
+    let disk = disk(&m);
     let boot = Boot {
         timeout_secs: match &m.timeout_secs {
             None => DEFAULT_TIMEOUT_SECS,
@@ -181,22 +181,7 @@ fn repository(
     r: &RawRepository,
 ) -> Result<Repository> {
     let label = |key: &str| format!("repository `{name}`: {key}");
-    let archive = match &r.archive {
-        None => Archive::Debian,
-        Some(a) => match a.get_ref().as_str() {
-            "debian" => Archive::Debian,
-            "debian-security" => Archive::DebianSecurity,
-            other => {
-                return Err(files.err(
-                    At::of(file, a),
-                    format!(
-                        "{}: unknown archive `{other}`, expected debian or debian-security",
-                        label("archive")
-                    ),
-                ));
-            }
-        },
-    };
+    let archive = r.archive.as_ref().map_or(Archive::Debian, |a| *a.get_ref());
     let suites = match &r.suites {
         None => return Err(files.err(header, format!("repository `{name}`: missing `suites`"))),
         Some(list) => word_list(files, file, &label("suites"), list)?,
@@ -324,7 +309,7 @@ fn kernel_args(files: &Files, label: &str, items: &[Src<String>]) -> Result<Vec<
         .collect()
 }
 
-fn platform(files: &Files, name: &str, p: &MergedPlatform) -> Result<Platform> {
+fn platform(files: &Files, name: Platform, p: &MergedPlatform) -> Result<PlatformSettings> {
     let console = match &p.console {
         None => None,
         Some(c) => {
@@ -337,7 +322,7 @@ fn platform(files: &Files, name: &str, p: &MergedPlatform) -> Result<Platform> {
             Some(c.value.clone())
         }
     };
-    Ok(Platform {
+    Ok(PlatformSettings {
         console,
         kernel_args: kernel_args(
             files,
@@ -347,55 +332,22 @@ fn platform(files: &Files, name: &str, p: &MergedPlatform) -> Result<Platform> {
     })
 }
 
-fn disk(files: &Files, m: &Merged) -> Result<Disk> {
-    let size = |v: &Option<Src<i64>>, key: &str, default: u64| -> Result<u64> {
-        let Some(v) = v else { return Ok(default) };
-        match u64::try_from(v.value) {
-            Ok(n) if (1..=MAX_PARTITION_MIB).contains(&n) => Ok(n),
-            _ => Err(files.err(
-                v.at,
-                format!(
-                    "[disk] {key}: expected a size in MiB from 1 to {MAX_PARTITION_MIB}, got {}",
-                    v.value
-                ),
-            )),
-        }
-    };
-    let usr_filesystem = match &m.usr_filesystem {
-        None => UsrFilesystem::Erofs,
-        Some(f) => match f.value.as_str() {
-            "erofs" => UsrFilesystem::Erofs,
-            "ext4" => UsrFilesystem::Ext4,
-            other => {
-                return Err(files.err(
-                    f.at,
-                    format!("[disk] usr-filesystem: unknown filesystem `{other}`, expected erofs or ext4"),
-                ));
-            }
-        },
-    };
-    let usr_b = match &m.usr_b {
-        None => UsrB::Empty,
-        Some(f) => match f.value.as_str() {
-            "empty" => UsrB::Empty,
-            "copy" => UsrB::CopyOfA,
-            other => {
-                return Err(files.err(
-                    f.at,
-                    format!("[disk] usr-b: unknown value `{other}`, expected empty or copy"),
-                ));
-            }
-        },
-    };
-    Ok(Disk {
-        esp_mib: size(&m.esp_mib, "esp-mib", DEFAULT_ESP_MIB)?,
-        bios_boot_mib: size(&m.bios_boot_mib, "bios-boot-mib", DEFAULT_BIOS_BOOT_MIB)?,
-        usr_mib: size(&m.usr_mib, "usr-mib", DEFAULT_USR_MIB)?,
-        oem_mib: size(&m.oem_mib, "oem-mib", DEFAULT_OEM_MIB)?,
-        root_mib: size(&m.root_mib, "root-mib", DEFAULT_ROOT_MIB)?,
-        usr_filesystem,
-        usr_b,
-    })
+/// Sizes and kinds were typed (and sizes range-checked) when the files
+/// were read; only the defaults are left to fill in.
+fn disk(m: &Merged) -> Disk {
+    Disk {
+        esp: value_or(&m.esp_mib, DEFAULT_ESP_MIB),
+        bios_boot: value_or(&m.bios_boot_mib, DEFAULT_BIOS_BOOT_MIB),
+        usr: value_or(&m.usr_mib, DEFAULT_USR_MIB),
+        oem: value_or(&m.oem_mib, DEFAULT_OEM_MIB),
+        root: value_or(&m.root_mib, DEFAULT_ROOT_MIB),
+        usr_filesystem: value_or(&m.usr_filesystem, UsrFilesystem::Erofs),
+        usr_b: value_or(&m.usr_b, UsrB::Empty),
+    }
+}
+
+fn value_or<T: Copy>(v: &Option<Src<T>>, default: T) -> T {
+    v.as_ref().map_or(default, |v| v.value)
 }
 
 /// Applies a name rule; its message follows "label: `value` ".
