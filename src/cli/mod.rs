@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 use crate::error;
 
 mod build;
+mod completions;
 mod fetch;
 mod lock;
+mod man;
 mod qemu;
 mod rootfs;
 
@@ -37,6 +39,10 @@ pub enum Command {
     Build(build::Args),
     /// Boot a disk image in QEMU.
     Qemu(qemu::Args),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    Completions(completions::Args),
+    /// Print craton(1) on stdout, or write all manual pages into a folder.
+    Man(man::Args),
 }
 
 /// Entry point of the binary.
@@ -64,6 +70,8 @@ pub fn main() -> ExitCode {
         Command::Rootfs(a) => rootfs::run(a),
         Command::Build(a) => build::run(a),
         Command::Qemu(a) => qemu::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
