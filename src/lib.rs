@@ -1,20 +1,25 @@
 //! craton: an immutable container-host OS image builder.
 //!
-//! The library holds all logic; `src/main.rs` only parses the command line and
-//! dispatches. The folders are the pipeline (see ../shared/DESIGN.md):
-//! profile -> repo (resolve) -> lock -> fetch -> ... later stages.
+//! The library holds all logic; `src/main.rs` only calls [`cli::main`]. The
+//! folders are the pipeline, and `build` is its recipe: profile -> resolve
+//! -> fetch -> tools -> rootfs -> usr -> initrd -> boot -> disk
+//! (docs/architecture.md describes each stage and the shared modules).
 
 pub mod boot;
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod context;
+pub mod deb;
 pub mod digest;
 pub mod disk;
 pub mod error;
 pub mod fetch;
+pub mod files;
 pub mod http;
 pub mod initrd;
 pub mod lock;
+pub mod partition;
 pub mod process;
 pub mod profile;
 pub mod qemu;

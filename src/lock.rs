@@ -21,6 +21,9 @@ use crate::profile::Profile;
 pub const LOCK_VERSION: u32 = 1;
 /// The lock's file name when it sits beside its profile.
 pub const LOCK_FILE: &str = "craton.lock";
+/// The lock is public data that is committed beside the profile, as
+/// Cargo.lock is: readable by all.
+const LOCK_MODE: u32 = 0o644;
 
 /// A whole lockfile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,16 +183,7 @@ impl Lock {
 
     /// Writes the lock atomically (temporary file beside it, then rename).
     pub fn write(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        let dir = dir.unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".craton.lock.")
-            .tempfile_in(dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        std::io::Write::write_all(&mut tmp, self.to_toml().as_bytes())?;
-        tmp.persist(path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        crate::files::write_atomic(path, self.to_toml().as_bytes(), LOCK_MODE)
     }
 
     /// The differences between what a profile asks for and what this lock

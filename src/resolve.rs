@@ -1,5 +1,6 @@
 //! The resolve stage: profile -> verified indexes -> package closure ->
-//! [`Lock`]. Also decides whether an existing lock can be used as it is.
+//! [`Lock`]. Its entry point [`run`] decides whether an existing lock can be
+//! used as it is; the closure itself is `crate::repo::solver`'s.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use crate::lock::{Inputs, Lock, LockedPackage};
 use crate::repo::index::{self, SuiteSource};
 use crate::repo::keyring::Keyring;
 use crate::repo::packages::PackageRecord;
-use crate::repo::resolve::{self, Request};
+use crate::repo::solver::{self, Request};
 
 /// Resolves the profile's packages against its repositories into a lock.
 pub fn resolve(ctx: &Context) -> Result<Lock> {
@@ -44,7 +45,7 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
             exclude: exclude.to_vec(),
             with_required,
         };
-        resolve::resolve(&universe, &request)
+        solver::solve(&universe, &request)
             .map(|set| set.iter().map(|p| locked(p)).collect::<Vec<_>>())
     };
     let image = closure(&profile.packages.include, &profile.packages.exclude, true)?;
@@ -88,10 +89,11 @@ pub fn write_lock(ctx: &Context) -> Result<Lock> {
     Ok(lock)
 }
 
-/// The lock to build from. With `locked`, the lock must exist and agree
-/// with the profile (bad input otherwise). Without it, a missing or stale
-/// lock is re-resolved and rewritten, as cargo does.
-pub fn current_lock(ctx: &Context, locked: bool) -> Result<Lock> {
+/// The stage: the lock to build from. With `--locked`, the lock must exist
+/// and agree with the profile (bad input otherwise). Without it, a missing
+/// or stale lock is re-resolved and rewritten, as cargo does.
+pub fn run(ctx: &Context) -> Result<Lock> {
+    let locked = ctx.locked;
     let path = &ctx.lock_path;
     if !path.exists() {
         if locked {

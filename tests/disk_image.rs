@@ -12,19 +12,23 @@ use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+mod support;
+
+use craton::boot::SlotEntry;
+use craton::boot::esp::{self, EspContent, SlotBoot};
 use craton::digest::Sha256;
 use craton::disk::{
-    self, DiskGuids, DiskInfo, DiskSizes, DiskSpec, EspFile, Mib, PartKind, SECTOR, Slot, Source,
-    UsrB,
+    self, DiskGuids, DiskInfo, DiskSizes, DiskSpec, Mib, PartKind, SECTOR, Slot, Source, UsrB,
 };
 use craton::process::Cmd;
+use craton::profile::UsrFilesystem;
 use craton::tools::ToolsTree;
 
 /// A marker that the test grub.cfg prints, with the grubenv's ORDER.
 const MARK: &str = "CRATON-GRUB-CFG";
 
 fn tools() -> &'static ToolsTree {
-    craton::tools::tree::test_tree()
+    support::tools()
 }
 
 /// Inputs of a test disk, made in `dir`.
@@ -64,33 +68,28 @@ fn spec(dir: &Path) -> DiskSpec {
          echo \"{MARK} ORDER=$ORDER\"\nhalt\n"
     );
     let env = disk::grubenv(&[("ORDER", "A B"), ("A_OK", "1")]).unwrap();
-    let file = |p: &str, s: PathBuf| EspFile {
-        path: p.into(),
-        source: Source::File(s),
-    };
-    let bytes = |p: &str, b: &[u8]| EspFile {
-        path: p.into(),
-        source: Source::Bytes(b.to_vec()),
-    };
-    let esp_files = vec![
-        file(
-            "/EFI/BOOT/BOOTX64.EFI",
-            tools.path("usr/lib/shim/shimx64.efi.signed"),
-        ),
-        file(
-            "/EFI/BOOT/grubx64.efi",
-            tools.path("usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"),
-        ),
-        file(
-            "/EFI/BOOT/mmx64.efi",
-            tools.path("usr/lib/shim/mmx64.efi.signed"),
-        ),
-        bytes("/EFI/debian/grub.cfg", grub_cfg.as_bytes()),
-        bytes("/grub/grub.cfg", grub_cfg.as_bytes()),
-        bytes("/grub/grubenv", &env),
-        bytes("/craton/a/vmlinuz", b"not a kernel"),
-        bytes("/craton/a/slot.cfg", b"set usr_partuuid=...\n"),
-    ];
+    let guids = DiskGuids::from_seed(&Sha256::of(b"disk_image test"));
+    // The boot stage's list, with this test's grub.cfg and a stand-in
+    // kernel and initrd.
+    let entry = SlotEntry::new(
+        Slot::A,
+        "0.1.0",
+        &guids.part(PartKind::Usr(Slot::A)).to_string(),
+        &"ab".repeat(32),
+        4096,
+        UsrFilesystem::Erofs,
+    )
+    .unwrap();
+    let esp_files = esp::files(&EspContent {
+        tools,
+        grub_cfg,
+        grubenv: env,
+        slots: vec![SlotBoot {
+            entry,
+            kernel: Source::Bytes(b"not a kernel".to_vec()),
+            initrd: Source::Bytes(b"not an initrd".to_vec()),
+        }],
+    });
     DiskSpec {
         sizes: DiskSizes {
             esp: Mib(64),
@@ -100,7 +99,7 @@ fn spec(dir: &Path) -> DiskSpec {
             root: Mib(32),
             total_multiple: Mib(1),
         },
-        guids: DiskGuids::from_seed(&Sha256::of(b"disk_image test")),
+        guids,
         usr_a: usr_img,
         usr_b: UsrB::Copy,
         esp_files,

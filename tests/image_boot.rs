@@ -119,7 +119,7 @@ fn built() -> &'static Built {
 }
 
 fn tools() -> &'static ToolsTree {
-    craton::tools::tree::test_tree()
+    support::tools()
 }
 
 /// (first byte, length) of partition `n` (1-based), from sgdisk.
@@ -194,7 +194,8 @@ fn image_passes_offline_checks() {
 
     let dir = tempfile::tempdir_in(&b.dir).unwrap();
     let tools = tools();
-    // 1 EFI-SYSTEM, 3 USR-A, 5 OEM, 6 ROOT (DESIGN.md "Disk layout").
+    // 1 EFI-SYSTEM, 3 USR-A, 5 OEM, 6 ROOT (docs/architecture.md "Disk
+    // layout").
     let (off, len) = partition(&b.image, 1);
     let esp = dir.path().join("esp.img");
     extract(&b.image, off, len, &esp);
@@ -318,7 +319,7 @@ fn bad_input_writes_nothing() {
 
 /// The default cache (the one the image build uses).
 fn support_cache() -> PathBuf {
-    craton::fetch::cache::default_root().unwrap()
+    craton::cache::default_root().unwrap()
 }
 
 /// The check unit's script: every fact the issue asks for, one marker line.
@@ -627,12 +628,43 @@ fn usr_b_copy_fills_slot_b() {
             &dir.path().join("copy.lock").to_string_lossy(),
             "--out",
             &out.to_string_lossy(),
+            "--json",
         ],
     );
     run.ok();
-    let stdout = run.stdout();
+    // --json: one object that python's json.tool reads, naming the root
+    // hash the log printed, the image and every stage.
+    let json = run.stdout();
+    let mut tool = Command::new("python3")
+        .args(["-m", "json.tool"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut tool.stdin.take().unwrap(), json.as_bytes()).unwrap();
+    let checked = tool.wait_with_output().unwrap();
+    assert!(checked.status.success(), "json.tool refused:\n{json}");
+    let facts: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let root_hash = facts["root_hash"].as_str().unwrap().to_owned();
+    assert!(
+        run.stderr().contains(&format!("root hash {root_hash}")),
+        "the log does not name {root_hash}"
+    );
     let image = out.join("usr-b-copy.raw");
-    let total = usr_total(&stdout);
+    assert_eq!(facts["image"].as_str(), Some(image.to_str().unwrap()));
+    let stages: Vec<&str> = facts["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "profile", "resolve", "fetch", "tools", "rootfs", "usr", "initrd", "boot", "disk"
+        ]
+    );
+    let total = facts["usr_total_size"].as_u64().unwrap();
     let (a, _) = partition(&image, 3);
     let (bb, _) = partition(&image, 4);
     let f = fs::File::open(&image).unwrap();
@@ -663,8 +695,6 @@ fn usr_b_copy_fills_slot_b() {
         slot_b.contains(&format!("set craton_usr_partuuid={b_uuid}\n")),
         "{slot_b}"
     );
-    assert!(slot_b.contains(&format!(
-        "set craton_usrhash={}\n",
-        field(&stdout, "root hash:")
-    )));
+    assert_eq!(facts["partuuids"]["USR-B"].as_str(), Some(b_uuid.as_str()));
+    assert!(slot_b.contains(&format!("set craton_usrhash={root_hash}\n")));
 }

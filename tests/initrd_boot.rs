@@ -21,10 +21,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use craton::context::Context;
-use craton::fetch::plan::{self, FetchSettings};
+use craton::context::{Context, Options};
 use craton::initrd::{self, cpio};
-use craton::repo::mirror::Overrides;
 use craton::tools::ToolsTree;
 
 /// How long the guest may take to print the marker under TCG.
@@ -152,23 +150,19 @@ fn initrd_boots_in_qemu() {
     let rootfs = support::rootfs_tree();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = tempfile::tempdir().unwrap();
-    let ctx = Context::new(
-        &root.join("tests/container-host-test.toml"),
-        Some(work.path().join("test.lock")),
-        Overrides::from_flags_and_env(None, None),
-    )
+    let ctx = Context::new(&Options {
+        lock: Some(work.path().join("test.lock")),
+        ..Options::for_profile(root.join("tests/container-host-test.toml"))
+    })
     .unwrap();
-    let lock = craton::resolve::current_lock(&ctx, false).unwrap();
-    let settings = FetchSettings {
-        jobs: 8,
-        artifact_dir: None,
-    };
-    plan::run(&ctx, &lock, &settings).unwrap();
-    let tools = ToolsTree::ensure(&ctx, &lock, 4).unwrap();
+    let lock = craton::resolve::run(&ctx).unwrap();
+    craton::fetch::run(&ctx, &lock).unwrap();
+    let tools = ToolsTree::for_lock(&ctx.cache, &lock);
+    tools.ensure(&ctx.cache, &lock, 4).unwrap();
 
     let out = work.path().join("initrd.img");
     let started = Instant::now();
-    let info = initrd::build(&lock, &ctx.cache, &tools, &rootfs, &out, EPOCH).unwrap();
+    let info = initrd::make(&lock, &ctx.cache, &tools, &rootfs, &out, EPOCH).unwrap();
     eprintln!(
         "built {} in {:.1?}: {} bytes ({} uncompressed), kernel {}, modules {:?}",
         info.path.display(),
@@ -213,7 +207,7 @@ fn initrd_boots_in_qemu() {
     }
     // The same inputs give the same bytes.
     let again = work.path().join("again.img");
-    initrd::build(&lock, &ctx.cache, &tools, &rootfs, &again, EPOCH).unwrap();
+    initrd::make(&lock, &ctx.cache, &tools, &rootfs, &again, EPOCH).unwrap();
     assert!(
         fs::read(&out).unwrap() == fs::read(&again).unwrap(),
         "the initrd is not reproducible"

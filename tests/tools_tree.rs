@@ -5,9 +5,7 @@
 
 use std::path::Path;
 
-use craton::context::Context;
-use craton::fetch::plan::{self, FetchSettings};
-use craton::repo::mirror::Overrides;
+use craton::context::{Context, Options};
 use craton::tools::ToolsTree;
 
 #[test]
@@ -15,27 +13,22 @@ fn tools_run_from_the_tree() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let work = tempfile::tempdir().unwrap();
     let lock_path = work.path().join("tools.lock");
-    let overrides = Overrides::from_flags_and_env(None, None);
-    let ctx = Context::new(
-        &root.join("tests/container-host-test.toml"),
-        Some(lock_path),
-        overrides,
-    )
+    let ctx = Context::new(&Options {
+        lock: Some(lock_path),
+        ..Options::for_profile(root.join("tests/container-host-test.toml"))
+    })
     .unwrap();
-    let lock = craton::resolve::current_lock(&ctx, false).unwrap();
+    let lock = craton::resolve::run(&ctx).unwrap();
     let names: Vec<&str> = lock.tools.iter().map(|p| p.name.as_str()).collect();
-    for want in craton::tools::TOOLS_PACKAGES {
+    for want in craton::profile::DEFAULT_TOOLS_PACKAGES {
         assert!(
             names.contains(want),
             "{want} is not in the tools set: {names:?}"
         );
     }
-    let settings = FetchSettings {
-        jobs: 8,
-        artifact_dir: None,
-    };
-    plan::run(&ctx, &lock, &settings).unwrap();
-    let tools = ToolsTree::ensure(&ctx, &lock, 2).unwrap();
+    craton::fetch::run(&ctx, &lock).unwrap();
+    let tools = ToolsTree::for_lock(&ctx.cache, &lock);
+    tools.ensure(&ctx.cache, &lock, 2).unwrap();
     assert!(
         tools.root().starts_with(ctx.cache.root()),
         "not in the cache"
@@ -73,6 +66,7 @@ fn tools_run_from_the_tree() {
     );
     assert!(tools.path("usr/lib/grub/i386-pc/boot.img").is_file());
     // A second call finds the tree in the cache.
-    let again = ToolsTree::ensure(&ctx, &lock, 2).unwrap();
+    let again = ToolsTree::for_lock(&ctx.cache, &lock);
+    assert!(again.ensure(&ctx.cache, &lock, 2).unwrap().reused);
     assert_eq!(again.root(), tools.root());
 }

@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 const EPOCH: u64 = 1_700_000_000;
 
 fn tools() -> &'static ToolsTree {
-    craton::tools::tree::test_tree()
+    support::tools()
 }
 
 /// Runs `veritysetup verify FILE FILE ROOT --hash-offset=N`.
@@ -184,7 +184,7 @@ fn same_tree_gives_the_same_bytes() {
     small_tree(&t2, true);
     let seed = Sha256::of(b"usr image test");
     for fs_kind in [UsrFilesystem::Erofs, UsrFilesystem::Ext4] {
-        let a = usr::build(
+        let a = usr::make(
             tools(),
             &t1,
             fs_kind,
@@ -193,7 +193,7 @@ fn same_tree_gives_the_same_bytes() {
             EPOCH,
         )
         .unwrap();
-        let b = usr::build(
+        let b = usr::make(
             tools(),
             &t2,
             fs_kind,
@@ -211,7 +211,7 @@ fn same_tree_gives_the_same_bytes() {
             "{fs_kind:?}: two builds differ"
         );
         // Another seed changes the salt, so the root hash.
-        let c = usr::build(
+        let c = usr::make(
             tools(),
             &t1,
             fs_kind,
@@ -241,7 +241,7 @@ fn real_usr_builds_verifies_and_checks() {
     for fs_kind in [UsrFilesystem::Erofs, UsrFilesystem::Ext4] {
         let out = work.path().join(format!("usr-{fs_kind:?}.img"));
         let start = Instant::now();
-        let image = usr::build(tools(), &tree, fs_kind, &out, &seed, EPOCH).unwrap();
+        let image = usr::make(tools(), &tree, fs_kind, &out, &seed, EPOCH).unwrap();
         eprintln!(
             "{fs_kind:?}: filesystem {} bytes, total {} bytes, {:.1}s, root hash {}",
             image.fs_size,
@@ -253,7 +253,7 @@ fn real_usr_builds_verifies_and_checks() {
         if fs_kind == UsrFilesystem::Erofs {
             // mkfs.erofs compresses on several threads: the bytes must not
             // depend on their timing.
-            let again = usr::build(tools(), &tree, fs_kind, &out, &seed, EPOCH).unwrap();
+            let again = usr::make(tools(), &tree, fs_kind, &out, &seed, EPOCH).unwrap();
             assert_eq!(again.verity, image.verity, "two erofs builds differ");
         }
         fs::remove_file(&out).unwrap();

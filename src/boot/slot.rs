@@ -1,87 +1,15 @@
 //! The A/B slots and what GRUB needs to know about the /usr image in each.
 //!
-//! A [`Slot`] names one of the two USR partitions; a [`SlotEntry`] holds the
-//! facts that go into that slot's `slot.cfg` on the ESP (DESIGN.md "Boot and
-//! A/B"). Values are checked once, when the entry is made, because they are
-//! pasted into a GRUB script and a kernel command line. This module does not
-//! write files or compute hashes.
-
-use std::fmt;
-use std::ops::Not;
+//! A [`Slot`] (`crate::partition`'s) names one of the two USR partitions; a
+//! [`SlotEntry`] holds the facts that go into that slot's `slot.cfg` on the ESP
+//! (docs/architecture.md "Boot and A/B"). Values are checked once, when the
+//! entry is made, because they are pasted into a GRUB script and a kernel
+//! command line. This module does not write files or compute hashes.
 
 use anyhow::{Result, bail};
 
+pub use crate::partition::Slot;
 use crate::profile::UsrFilesystem;
-
-/// One of the two /usr slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Slot {
-    A,
-    B,
-}
-
-impl Slot {
-    pub const ALL: [Slot; 2] = [Slot::A, Slot::B];
-
-    /// The name in the GRUB environment (`A_OK`, `ORDER="A B"`), as in
-    /// RAUC's GRUB boot selection example.
-    pub fn env_name(self) -> &'static str {
-        match self {
-            Slot::A => "A",
-            Slot::B => "B",
-        }
-    }
-
-    /// The lower-case name: ESP folders (/craton/a) and `craton.slot=a`.
-    pub fn dir_name(self) -> &'static str {
-        match self {
-            Slot::A => "a",
-            Slot::B => "b",
-        }
-    }
-
-    /// The GPT partition label (DESIGN.md "Disk layout").
-    pub fn partlabel(self) -> &'static str {
-        match self {
-            Slot::A => "USR-A",
-            Slot::B => "USR-B",
-        }
-    }
-
-    /// The GRUB menu entry id, used with `set default=`.
-    pub fn menu_id(self) -> &'static str {
-        match self {
-            Slot::A => "craton-a",
-            Slot::B => "craton-b",
-        }
-    }
-
-    /// Parses `a`/`b` (either case), as found after `craton.slot=`.
-    pub fn parse(s: &str) -> Result<Slot> {
-        match s {
-            "a" | "A" => Ok(Slot::A),
-            "b" | "B" => Ok(Slot::B),
-            _ => bail!("slot name {s:?}: expected a or b"),
-        }
-    }
-}
-
-impl Not for Slot {
-    type Output = Slot;
-    /// The other slot.
-    fn not(self) -> Slot {
-        match self {
-            Slot::A => Slot::B,
-            Slot::B => Slot::A,
-        }
-    }
-}
-
-impl fmt::Display for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.env_name())
-    }
-}
 
 /// What one slot's `slot.cfg` says: the /usr image's version, its
 /// partition, its verity root hash and where the hash tree starts.
@@ -167,14 +95,6 @@ fn is_uuid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn other_slot() {
-        assert_eq!(!Slot::A, Slot::B);
-        assert_eq!(!!Slot::B, Slot::B);
-        assert_eq!(Slot::parse("b").unwrap(), Slot::B);
-        assert!(Slot::parse("c").is_err());
-    }
 
     #[test]
     fn entry_rejects_what_would_break_the_script() {

@@ -8,7 +8,7 @@ use crate::tools::ToolsTree;
 
 /// The tools tree the tests use (built through the library if needed).
 pub(crate) fn tools() -> ToolsTree {
-    crate::tools::tree::test_tree().clone()
+    crate::build::test_tools().clone()
 }
 
 pub(crate) fn sample_config() -> BootConfig {

@@ -1,6 +1,8 @@
-//! Files installed into the image and the initrd for A/B boots and ROOT's
-//! growth: the unit and scripts that confirm the booted slot, and the
-//! systemd-repart definition that grows ROOT on first boot.
+//! Files installed into the image for A/B boots and ROOT's growth: the
+//! unit and scripts that confirm the booted slot, and the systemd-repart
+//! definition that grows ROOT on first boot. The rootfs stage installs
+//! them (it owns the tree); the initrd's own files are the initrd stage's
+//! (`crate::initrd::units`).
 //!
 //! The image has no grub-editenv (grub-common is a build tool only) and no
 //! craton binary, so the environment block is rewritten by a POSIX sh
@@ -11,19 +13,15 @@
 //! the old block or the new. Tests check it byte for byte against
 //! [`super::grubenv::encode_grubenv`].
 //!
-//! Each list holds (absolute path, content, mode); [`install`] writes them.
-
-use std::path::Path;
-
-use anyhow::Result;
+//! The list holds (absolute path, content, mode).
 
 /// Rewrites variables of a GRUB environment block: `grubenv-set FILE N=V...`.
 pub const GRUBENV_SET_PATH: &str = "/usr/lib/craton/grubenv-set";
 /// Marks the booted slot good (run by [`MARK_GOOD_UNIT`]).
 pub const MARK_GOOD_PATH: &str = "/usr/lib/craton/mark-good";
 pub const MARK_GOOD_UNIT: &str = "craton-mark-good.service";
-/// The ESP's GPT partition label (DESIGN.md "Disk layout").
-pub const ESP_PARTLABEL: &str = "EFI-SYSTEM";
+/// The ESP's GPT partition label.
+pub const ESP_PARTLABEL: &str = crate::partition::PartKind::Esp.label();
 
 const GRUBENV_SET: &str = r#"#!/bin/sh
 # grubenv-set FILE NAME=VALUE...: sets variables in a GRUB environment block
@@ -164,8 +162,8 @@ Wants=systemd-growfs-root.service
 pub const REPART_ROOT_PATH: &str = "/usr/lib/repart.d/50-craton-root.conf";
 
 /// repart.d (repart.d(5)): match the existing ROOT partition by its type
-/// (root-x86-64, 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, DESIGN.md "Disk
-/// layout") and label, and grow it into the free space of a larger disk.
+/// (root-x86-64, 4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, docs/architecture.md
+/// "Disk layout") and label, and grow it into the free space of a larger disk.
 /// No Format=: the partition and its file system exist; the file system is
 /// grown by systemd-growfs once mounted.
 const REPART_ROOT: &str = "# craton: grow ROOT to fill the disk on first boot.
@@ -208,71 +206,6 @@ pub fn image_files() -> Vec<(String, String, u32)> {
             0o644,
         ),
     ]
-}
-
-/// Where the initrd keeps the GPT relocation script.
-pub const GPT_RELOCATE_PATH: &str = "/usr/lib/craton/gpt-relocate";
-
-/// An image written to a larger disk (dd to a bigger drive, a GCE disk
-/// sized at creation, `truncate` in a test) keeps the GPT of the image:
-/// its backup header sits where the image ended and its last usable LBA
-/// stops there, so systemd-repart 257 sees no free space to grow into
-/// (systemd PR #38747 fixes that in repart itself, after trixie). The
-/// script moves the backup header to the end of the disk first, which also
-/// moves the last usable LBA (sfdisk(8) --relocate gpt-bak-std; package
-/// fdisk), and only when sfdisk reports it misplaced. The disk is the one
-/// holding the booted /usr, found as the mark-good script finds it. Run
-/// by systemd-repart.service (ExecStartPre) in the initrd, so it needs
-/// only sh (dash) and util-linux's lsblk besides sfdisk.
-const GPT_RELOCATE: &str = r#"#!/bin/sh
-set -eu
-read -r cmdline </proc/cmdline
-usr=
-for w in $cmdline; do
-    case $w in
-        systemd.verity_usr_data=PARTUUID=*) usr=${w#systemd.verity_usr_data=PARTUUID=} ;;
-    esac
-done
-[ -n "$usr" ] || { echo "gpt-relocate: no /usr PARTUUID on the kernel command line"; exit 0; }
-disk=/dev/$(lsblk -ndo PKNAME "/dev/disk/by-partuuid/$usr")
-report=$(sfdisk --list "$disk" 2>&1) || true
-case $report in
-    *"backup GPT table is not on the end of the device"*)
-        echo "gpt-relocate: moving the backup GPT of $disk to its end"
-        sfdisk --relocate gpt-bak-std "$disk"
-        ;;
-esac
-"#;
-
-/// Runs the script above right before systemd-repart, with its ordering.
-const REPART_DROPIN: &str = "[Service]
-ExecStartPre=@GPT_RELOCATE@
-";
-
-/// The files for the initrd: the GPT relocation that runs before
-/// systemd-repart (packages systemd-repart, dash and fdisk in the initrd's
-/// set). repart itself reads its definitions from the image's /usr
-/// ([`REPART_ROOT_PATH`], through /sysusr/usr), so the image owns its
-/// partition plan.
-pub fn initrd_files() -> Vec<(String, String, u32)> {
-    vec![
-        (GPT_RELOCATE_PATH.into(), GPT_RELOCATE.into(), 0o755),
-        (
-            "/usr/lib/systemd/system/systemd-repart.service.d/craton-gpt.conf".into(),
-            REPART_DROPIN.replace("@GPT_RELOCATE@", GPT_RELOCATE_PATH),
-            0o644,
-        ),
-    ]
-}
-
-/// Writes (absolute path, content, mode) files, as the lists above give
-/// them, into `tree`, root-owned, with the customisation stage's writer
-/// (which resolves the tree's own links, such as /bin -> usr/bin).
-pub fn install(tree: &Path, files: &[(String, String, u32)]) -> Result<()> {
-    for (path, text, mode) in files {
-        crate::rootfs::customize::tree::write_file(tree, path, text.as_bytes(), *mode)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -399,15 +332,5 @@ mod tests {
         assert!(mark.contains("/dev/disk/by-partlabel/EFI-SYSTEM"));
         let repart = &files.iter().find(|f| f.0 == REPART_ROOT_PATH).unwrap().1;
         assert!(repart.contains("Type=root-x86-64\n"));
-        let files = initrd_files();
-        Cmd::new("/bin/sh")
-            .args(["-n", "-c", &files[0].1])
-            .run()
-            .unwrap();
-        assert!(
-            files[1]
-                .1
-                .contains("ExecStartPre=/usr/lib/craton/gpt-relocate\n")
-        );
     }
 }

@@ -1,12 +1,13 @@
-//! `craton build PROFILE [--platform NAME] --out DIR`: the bootable disk
-//! image, DIR/<name>.raw (see `crate::build` for the recipe).
+//! `craton build PROFILE [--platform NAME] --out DIR [--json]`: the bootable
+//! disk image, DIR/<name>.raw (see `crate::build` for the recipe).
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::fetch::FetchArgs;
 use crate::build::{self, BuildRequest};
+use crate::context::Target;
 use crate::profile::Platform;
 
 #[derive(Debug, clap::Args)]
@@ -21,22 +22,30 @@ pub struct Args {
     /// atomically if it exists).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Print what was built as one JSON object on stdout (docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub fetch: FetchArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    // Bad arguments fail before anything is fetched or built (clap has
-    // already rejected an unknown --platform).
+    // Bad arguments fail before anything is fetched or built.
     let epoch = build::epoch_from_env()?;
-    let (ctx, lock) = args.fetch.context_and_lock(&args.profile)?;
     let req = BuildRequest {
-        platform: args.platform,
-        out_dir: args.out,
-        fetch: args.fetch.settings(),
-        epoch,
+        options: args.fetch.options(&args.profile),
+        target: Target {
+            platform: args.platform,
+            out_dir: args.out,
+            epoch,
+        },
     };
-    let out = build::build(&ctx, &lock, &req)?;
+    let out = build::build(&req)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&out).context("encoding the build's facts")?;
+        println!("{text}");
+        return Ok(());
+    }
     println!("image:      {}", out.image.display());
     println!(
         "size:       {} bytes ({} MiB), {} MiB allocated",
@@ -50,7 +59,7 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!("root hash:  {}", out.root_hash);
     println!("hash offset: {}", out.hash_offset);
-    println!("USR-A:      PARTUUID={}", out.usr_a_partuuid);
+    println!("USR-A:      PARTUUID={}", out.usr_a_partuuid());
     println!("kernel:     {}", out.kernel_version);
     println!("initrd:     {} bytes", out.initrd_size);
     Ok(())

@@ -1,15 +1,14 @@
 //! `craton fetch PROFILE`: download and verify every package and artifact of
-//! the profile's lock into the cache.
+//! the profile's lock into the cache (resolving the lock first if it is
+//! missing or stale, unless --locked).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use super::lock::MirrorArgs;
-use crate::context::Context;
-use crate::fetch::plan::{self, FetchSettings};
-use crate::lock::Lock;
-use crate::resolve;
+use crate::context::{Context, Options};
+use crate::{fetch, resolve};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,31 +32,30 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DIR")]
     pub artifact_dir: Option<PathBuf>,
     /// Parallel downloads (and unpacking).
-    #[arg(long, short = 'j', default_value_t = crate::fetch::DEFAULT_JOBS)]
+    #[arg(long, short = 'j', default_value_t = crate::context::DEFAULT_JOBS)]
     pub jobs: usize,
     #[command(flatten)]
     pub mirrors: MirrorArgs,
 }
 
 impl FetchArgs {
-    /// Loads the profile, settles the lock and fetches everything it names.
-    pub fn context_and_lock(&self, profile: &std::path::Path) -> Result<(Context, Lock)> {
-        let ctx = Context::new(profile, self.lock.clone(), self.mirrors.overrides())?;
-        let lock = resolve::current_lock(&ctx, self.locked)?;
-        Ok((ctx, lock))
-    }
-
-    pub fn settings(&self) -> FetchSettings {
-        FetchSettings {
-            jobs: self.jobs.max(1),
+    /// The run's options for `profile`.
+    pub fn options(&self, profile: &Path) -> Options {
+        Options {
+            profile: profile.to_owned(),
+            lock: self.lock.clone(),
+            locked: self.locked,
+            mirrors: self.mirrors.overrides(),
             artifact_dir: self.artifact_dir.clone(),
+            jobs: self.jobs.max(1),
         }
     }
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (ctx, lock) = args.fetch.context_and_lock(&args.profile)?;
-    let report = plan::run(&ctx, &lock, &args.fetch.settings())?;
+    let ctx = Context::new(&args.fetch.options(&args.profile))?;
+    let lock = resolve::run(&ctx)?;
+    let report = fetch::run(&ctx, &lock)?;
     println!(
         "fetched {} files: {} downloaded ({} bytes), {} from the cache, {} from the artifact folder",
         report.total,

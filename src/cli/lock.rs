@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::context::Context;
+use crate::context::{Context, Options};
 use crate::repo::mirror::Overrides;
 use crate::resolve;
 
@@ -39,7 +39,12 @@ impl MirrorArgs {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let ctx = Context::new(&args.profile, args.lock, args.mirrors.overrides())?;
+    let opts = Options {
+        lock: args.lock,
+        mirrors: args.mirrors.overrides(),
+        ..Options::for_profile(&args.profile)
+    };
+    let ctx = Context::new(&opts)?;
     let lock = resolve::write_lock(&ctx)?;
     println!("{}: {}", ctx.lock_path.display(), resolve::summary(&lock));
     Ok(())

@@ -1,13 +1,15 @@
 //! `craton rootfs PROFILE --out DIR`: the OS tree, for inspection and tests
-//! (the same stage runs inside `craton build`).
+//! (the same stages as the start of `craton build`: resolve, fetch, rootfs).
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use super::fetch::FetchArgs;
-use crate::fetch::plan;
-use crate::rootfs;
+use crate::context::{Build, Context, Target};
+use crate::files::TempTree;
+use crate::profile::Platform;
+use crate::{fetch, resolve, rootfs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,14 +23,27 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (ctx, lock) = args.fetch.context_and_lock(&args.profile)?;
-    let settings = args.fetch.settings();
-    plan::run(&ctx, &lock, &settings)?;
-    let out = rootfs::stage::build(&ctx, &lock, &args.out, settings.jobs)?;
+    if args.out.file_name().is_none() {
+        bail!("--out {}: names no folder", args.out.display());
+    }
+    let ctx = Context::new(&args.fetch.options(&args.profile))?;
+    let lock = resolve::run(&ctx)?;
+    fetch::run(&ctx, &lock)?;
+    // The build's work folder sits beside DIR, so the tree is renamed into
+    // place at the end; the platform does not change the tree.
+    let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty());
+    let target = Target {
+        platform: Platform::Qemu,
+        out_dir: parent.map_or_else(|| PathBuf::from("."), PathBuf::from),
+        epoch: crate::build::epoch_from_env()?,
+    };
+    let b = Build::new(ctx, lock, &target)?;
+    let tree = rootfs::run(&b)?;
+    TempTree::adopt(tree.path.clone()).persist(&args.out)?;
     println!(
         "{}: root filesystem ({} base tree)",
-        out.tree.display(),
-        if out.base_reused { "cached" } else { "new" }
+        args.out.display(),
+        if tree.base_reused { "cached" } else { "new" }
     );
     Ok(())
 }

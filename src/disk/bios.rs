@@ -1,6 +1,7 @@
 //! GRUB for BIOS without grub-install: core.img made by the tools tree's
 //! grub-mkimage, written into BIOS-BOOT with its blocklist patched, and
-//! boot.img's code laid over the protective MBR (DESIGN.md "Boot and A/B").
+//! boot.img's code laid over the protective MBR (docs/architecture.md "Boot and
+//! A/B").
 //!
 //! The patching is what grub-setup (util/setup.c) does for an embedded
 //! core.img, with the offsets of GRUB's include/grub/i386/pc/boot.h; it

@@ -16,8 +16,7 @@ use fatfs::{Date, DateTime, FatType, FileSystem, FormatVolumeOptions, FsOptions,
 
 use super::{EspFile, PartInfo, Source, components};
 
-/// The ESP's volume label (the same as its partition name).
-pub const ESP_LABEL: &str = "EFI-SYSTEM";
+pub use crate::partition::ESP_LABEL;
 
 /// A grubenv file: the boot module's encoder.
 pub use crate::boot::grubenv::encode_grubenv as grubenv;

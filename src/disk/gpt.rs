@@ -17,21 +17,9 @@ use gpt::disk::LogicalBlockSize;
 use gpt::mbr::ProtectiveMBR;
 use gpt::partition::Partition;
 use gpt::partition_types::{OperatingSystem, Type};
-use uuid::{Uuid, uuid};
+use uuid::Uuid;
 
 use super::{DiskGuids, DiskSizes, Mib, PartInfo, PartKind, SECTOR};
-
-/// EFI System Partition (UEFI 2.10, 5.3.3 "GPT Partition Entry Array").
-pub const TYPE_ESP: Uuid = uuid!("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
-/// BIOS boot partition, where GRUB embeds core.img ("Hah!IdontNeedEFI";
-/// GRUB manual, "BIOS installation").
-pub const TYPE_BIOS_BOOT: Uuid = uuid!("21686148-6449-6E6F-744E-656564454649");
-/// Discoverable Partitions Specification: "/usr partition (x86-64)".
-pub const TYPE_USR_X86_64: Uuid = uuid!("8484680C-9521-48C6-9C11-B0720656F69E");
-/// Discoverable Partitions Specification: "Generic Linux data partition".
-pub const TYPE_LINUX_DATA: Uuid = uuid!("0FC63DAF-8483-4772-8E79-3D69D8477DE4");
-/// Discoverable Partitions Specification: "Root partition (x86-64)".
-pub const TYPE_ROOT_X86_64: Uuid = uuid!("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
 
 /// Partitions start on 1 MiB boundaries (what parted, sgdisk and
 /// systemd-repart use; it is a multiple of every erase block and RAID

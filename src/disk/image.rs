@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 
 use super::ext4::{self, Ext4};
 use super::{DiskInfo, DiskSpec, PartInfo, PartKind, Slot, UsrB, bios, esp, gpt};
+use crate::files::TempFile;
 use crate::tools::ToolsTree;
 
 /// Chunk size for copying the /usr image; all-zero chunks are skipped
@@ -28,10 +29,7 @@ pub fn write_disk(spec: &DiskSpec, tools: &ToolsTree, out: &Path) -> Result<Disk
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".craton-disk-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary image in {}", dir.display()))?;
+    let tmp = TempFile::beside(out)?;
     let work = tempfile::Builder::new()
         .prefix(".craton-disk-work-")
         .tempdir_in(dir)
@@ -98,10 +96,8 @@ pub fn write_disk(spec: &DiskSpec, tools: &ToolsTree, out: &Path) -> Result<Disk
         }
         gpt::write(&mut file, size, &parts, spec.guids.disk)?;
         bios::write_mbr(tools, &file, part(PartKind::BiosBoot)?)?;
-        file.sync_all().context("syncing the image")?;
     }
-    tmp.persist(out)
-        .with_context(|| format!("renaming the image to {}", out.display()))?;
+    tmp.persist(out)?;
     tracing::info!("wrote the disk image {} ({size} bytes)", out.display());
     Ok(DiskInfo {
         path: out.to_path_buf(),

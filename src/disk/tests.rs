@@ -7,6 +7,7 @@ use std::str::FromStr;
 use super::bios::{patch_core_img, patch_mbr};
 use super::esp::fat_time;
 use super::*;
+use crate::digest::Sha256;
 
 fn sizes() -> DiskSizes {
     DiskSizes {

@@ -32,7 +32,7 @@ struct HashingFile {
 
 impl HashingFile {
     /// Writes into the temporary file, hashing on the way.
-    fn over(tmp: &tempfile::NamedTempFile) -> Result<Self> {
+    fn over(tmp: &crate::files::TempFile) -> Result<Self> {
         Ok(Self {
             file: tmp
                 .as_file()

@@ -1,5 +1,5 @@
 //! Fetch: parallel, verified downloads of packages and artifacts into the
-//! content-addressed [`cache::Cache`].
+//! content-addressed [`crate::cache::Cache`].
 //!
 //! [`fetch`] takes a flat list of [`Item`]s (a URL, a SHA-256 and where the
 //! item comes from), skips what the cache already holds, downloads the rest
@@ -7,19 +7,15 @@
 //! size and digest before it enters the cache. Failures do not stop the other
 //! downloads: all of them are collected and reported together at the end.
 //!
-//! It does not choose mirrors or read locks: the caller turns lock entries
+//! The stage's entry point [`run`] (in `plan`) turns the lock's entries
 //! into items with [`Item::package`] (given the repository's mirror) and
-//! [`Item::artifact`]. Transport and retries are [`crate::http`]'s.
+//! [`Item::artifact`]; [`fetch`] itself neither chooses mirrors nor reads
+//! locks. Transport and retries are [`crate::http`]'s.
 
-pub mod cache;
 mod download;
 mod items;
-pub mod plan;
+mod plan;
 mod progress;
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod testserver;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -30,18 +26,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
-pub use cache::Cache;
+pub use plan::{items, run};
 pub use progress::Progress;
 
+use crate::cache::Cache;
 use crate::digest::Sha256;
 use crate::http::Http;
 use download::Source;
 use progress::Meter;
 
-/// Parallel downloads by default. Debian mirrors (and their CDNs) serve many
-/// connections well; beyond about 8 the gain on a typical link is small and
-/// a mirror may start to throttle.
-pub const DEFAULT_JOBS: usize = 8;
+pub use crate::context::DEFAULT_JOBS;
 
 /// Temporary files older than this are left-overs of a killed run: no
 /// single download takes a day.
@@ -263,3 +257,8 @@ fn join_and(words: &[&str]) -> String {
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testserver;

@@ -1,8 +1,8 @@
-//! The fetch stage: turns a lock into download items (package URLs on the
-//! chosen mirrors, artifact URLs from the profile) and fetches them.
+//! The fetch stage's entry point: turns a lock into download items (package
+//! URLs on the chosen mirrors, artifact URLs from the profile) and fetches
+//! them with the run's jobs and artifact folder.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 
@@ -10,19 +10,12 @@ use super::{Item, Options, Report};
 use crate::context::Context;
 use crate::lock::Lock;
 
-/// What `craton fetch` and `craton build` pass to the stage.
-#[derive(Debug, Clone)]
-pub struct FetchSettings {
-    pub jobs: usize,
-    pub artifact_dir: Option<PathBuf>,
-}
-
-/// Downloads and verifies everything `lock` names.
-pub fn run(ctx: &Context, lock: &Lock, settings: &FetchSettings) -> Result<Report> {
+/// Downloads and verifies everything `lock` names into the cache.
+pub fn run(ctx: &Context, lock: &Lock) -> Result<Report> {
     let items = items(ctx, lock)?;
     let opts = Options {
-        jobs: settings.jobs,
-        artifact_dir: settings.artifact_dir.clone(),
+        jobs: ctx.jobs,
+        artifact_dir: ctx.artifact_dir.clone(),
         ..Options::default()
     };
     super::fetch(&ctx.http, &ctx.cache, &items, &opts)

@@ -10,23 +10,24 @@
 
 pub mod cpio;
 pub mod modules;
+pub mod units;
 pub mod users;
-
-#[cfg(test)]
-mod tests;
 
 use std::fs;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::fetch::Cache;
+use crate::cache::Cache;
+use crate::context::Build;
+use crate::deb::unpack::{self, DebInput};
+use crate::files::{TempFile, TempTree, remove_tree};
 use crate::lock::Lock;
-use crate::rootfs::chroot::{TempTree, remove_tree};
-use crate::rootfs::unpack::{self, DebInput};
+use crate::rootfs::RootfsTree;
 use crate::tools::ToolsTree;
+use units::ENABLE_DIR;
 
 /// What the kernel runs from the initramfs (init/main.c's default
 /// rdinit=/init); systemd is PID 1 in the initrd too.
@@ -36,11 +37,6 @@ const INIT: (&str, &str) = ("init", "usr/lib/systemd/systemd");
 const INITRD_RELEASE: &str = "etc/initrd-release";
 /// The image's os-release, which the initrd's describes.
 const OS_RELEASE: &str = "usr/lib/os-release";
-/// Where the image keeps the units craton adds to the initrd (layout.md).
-const CRATON_UNITS: &str = "usr/lib/craton/initrd";
-/// Where systemd reads vendor units and where `systemctl enable` links.
-const UNIT_DIR: &str = "usr/lib/systemd/system";
-const ENABLE_DIR: &str = "etc/systemd/system";
 /// Units of the staged packages that cannot work in the initrd, masked
 /// (systemctl(1) mask: a link to /dev/null in /etc/systemd/system).
 /// ldconfig.service runs when /etc/ld.so.cache is missing, but ldconfig
@@ -82,13 +78,28 @@ pub struct InitrdInfo {
     /// Bytes of the cpio archive before compression.
     pub uncompressed_size: u64,
     pub kernel_version: String,
+    /// The kernel this initrd goes with, in the tree
+    /// (`usr/lib/modules/VERSION/vmlinuz`, docs/layout.md).
+    pub kernel: PathBuf,
     /// Every module shipped (requested ones and their dependencies).
     pub modules: Vec<String>,
 }
 
-/// Builds the initrd for the image whose tree is `rootfs` and writes it to
+/// The stage: the initrd of the build's tree at `<work>/initrd`.
+pub fn run(b: &Build, tree: &RootfsTree) -> Result<InitrdInfo> {
+    make(
+        &b.lock,
+        b.cache(),
+        &b.tools,
+        &tree.path,
+        &b.work("initrd"),
+        b.epoch,
+    )
+}
+
+/// Makes the initrd for the image whose tree is `rootfs` and writes it to
 /// `out` (atomically); every file gets mtime `epoch`.
-pub fn build(
+pub fn make(
     lock: &Lock,
     cache: &Cache,
     tools: &ToolsTree,
@@ -115,8 +126,7 @@ pub fn build(
     write_etc(tree, rootfs)?;
     users::Accounts::from_tree(tree)?.write(tree)?;
     let modules = modules::install(rootfs, &kernel_version, tree, tools)?;
-    install_units(&rootfs.join(CRATON_UNITS), tree)?;
-    crate::boot::units::install(tree, &crate::boot::units::initrd_files())?;
+    units::install(tree)?;
     let (size, uncompressed_size) = pack(tree, out, epoch)?;
     tracing::info!(
         "initrd {}: {} modules, {uncompressed_size} bytes, {size} compressed",
@@ -127,6 +137,10 @@ pub fn build(
         path: out.to_owned(),
         size,
         uncompressed_size,
+        kernel: rootfs
+            .join("usr/lib/modules")
+            .join(&kernel_version)
+            .join("vmlinuz"),
         kernel_version,
         modules,
     })
@@ -187,77 +201,10 @@ pub fn initrd_release(os_release: &str) -> String {
     out + "VARIANT=\"initrd\"\n"
 }
 
-/// Copies craton's initrd units into the unit folder and enables each as its
-/// [Install] section says, with the links `systemctl enable` would make in
-/// /etc/systemd/system (so `systemctl is-enabled` says "enabled"). Units
-/// without [Install] are pulled in by another unit (craton-etc-dirs.service
-/// by sysroot-etc.mount's Requires=).
-pub fn install_units(from: &Path, tree: &Path) -> Result<Vec<String>> {
-    let mut names: Vec<_> = fs::read_dir(from)
-        .with_context(|| format!("reading {}", from.display()))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect();
-    names.sort();
-    let dir = tree.join(UNIT_DIR);
-    for name in &names {
-        let src = from.join(name);
-        let text =
-            fs::read_to_string(&src).with_context(|| format!("reading {}", src.display()))?;
-        write(tree, &format!("{UNIT_DIR}/{name}"), &text)?;
-        for (suffix, target) in install_section(&text).with_context(|| format!("unit {name}"))? {
-            let wants = tree.join(ENABLE_DIR).join(format!("{target}.{suffix}"));
-            fs::create_dir_all(&wants).with_context(|| format!("creating {}", wants.display()))?;
-            let link = wants.join(name);
-            symlink(Path::new("/").join(UNIT_DIR).join(name), &link)
-                .with_context(|| format!("linking {}", link.display()))?;
-        }
-    }
-    if names.is_empty() {
-        bail!(
-            "{}: no units (the image must ship craton's initrd units)",
-            from.display()
-        );
-    }
-    tracing::debug!("initrd units {names:?} in {}", dir.display());
-    Ok(names)
-}
-
-/// The (wants|requires, target) pairs of a unit's [Install] section
-/// (systemd.unit(5)); keys that need more than a link are refused.
-pub fn install_section(unit: &str) -> Result<Vec<(&'static str, String)>> {
-    let mut out = Vec::new();
-    let mut in_install = false;
-    for line in unit.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_install = line == "[Install]";
-            continue;
-        }
-        if !in_install || line.is_empty() || line.starts_with(['#', ';']) {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            bail!("[Install]: `{line}` is not KEY=VALUE");
-        };
-        let suffix = match key.trim() {
-            "WantedBy" => "wants",
-            "RequiredBy" => "requires",
-            "UpheldBy" => "upholds",
-            other => bail!("[Install]: {other}= is not supported in the initrd"),
-        };
-        out.extend(value.split_whitespace().map(|t| (suffix, t.to_owned())));
-    }
-    Ok(out)
-}
-
 /// Writes the tree as a zstd-compressed cpio beside `out` and renames it
 /// into place; returns the compressed and uncompressed sizes.
 fn pack(tree: &Path, out: &Path, epoch: u64) -> Result<(u64, u64)> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let tmp = TempFile::beside(out)?;
     let mut zst = zstd::stream::Encoder::new(BufWriter::new(tmp.as_file()), ZSTD_LEVEL)
         .context("starting the zstd encoder")?;
     // The kernel's unzstd verifies the frame checksum when present.
@@ -266,15 +213,12 @@ fn pack(tree: &Path, out: &Path, epoch: u64) -> Result<(u64, u64)> {
     zst.finish()
         .and_then(|mut w| w.flush())
         .with_context(|| format!("compressing {}", out.display()))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("syncing {}", out.display()))?;
     // A temporary file is private (0600); an initrd holds nothing secret.
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(OUTPUT_MODE))
-        .with_context(|| format!("setting the mode of {}", out.display()))?;
+    tmp.set_mode(OUTPUT_MODE)?;
     let size = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-    tmp.persist(out)
-        .with_context(|| format!("moving the initrd to {}", out.display()))?;
+    tmp.persist(out)?;
     Ok((size, uncompressed))
 }
+
+#[cfg(test)]
+mod tests;

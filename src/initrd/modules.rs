@@ -15,11 +15,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::tools::ToolsTree;
 
-/// The modules the platforms need (DESIGN.md, "Boot and A/B"): disks on
-/// qemu (virtio_pci, virtio_blk, virtio_scsi), GCE (virtio_scsi, nvme, gve)
+/// The modules the platforms need (docs/architecture.md, "Boot and A/B"): disks
+/// on qemu (virtio_pci, virtio_blk, virtio_scsi), GCE (virtio_scsi, nvme, gve)
 /// and metal (nvme, ahci, sd_mod), the network for both clouds, and what
-/// mounting /usr (dm_verity, erofs or ext4), ROOT (ext4) and the /etc
-/// overlay (overlay) takes.
+/// mounting /usr (dm_verity, erofs or ext4), ROOT (ext4) and the /etc overlay
+/// (overlay) takes.
 pub const MODULES: &[&str] = &[
     "virtio_pci",
     "virtio_blk",

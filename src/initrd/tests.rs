@@ -6,9 +6,10 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 use super::cpio::{self, HEADER_LEN, MAGIC, TRAILER};
+use super::initrd_release;
 use super::modules::{ModuleIndex, canonical, kernel_version};
+use super::units::install_section;
 use super::users::Accounts;
-use super::{initrd_release, install_section};
 
 /// One entry as read back: name, mode, uid, nlink, ino, mtime, data.
 #[derive(Debug, Clone)]

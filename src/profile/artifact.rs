@@ -216,7 +216,7 @@ fn archive_member(s: &str) -> Result<(), String> {
 
 /// A file in the image: absolute, plain (no `.`, `..` or empty components),
 /// and under /usr or /etc: the rest of the tree is not part of the image
-/// (/etc becomes the factory copy in /usr, DESIGN.md "Root filesystem").
+/// (/etc becomes the factory copy in /usr, docs/architecture.md "Root filesystem").
 pub(super) fn image_path(s: &str) -> Result<(), String> {
     let Some(rel) = s.strip_prefix('/') else {
         return Err("is not an absolute path".to_string());

@@ -22,8 +22,8 @@ use super::raw::{
 };
 use super::source::{At, FileId, Files, SourceFile, Src, join_beside, normalize};
 use super::{Platform, UsrB, UsrFilesystem};
-use crate::disk::Mib;
 use crate::error::bad_input;
+use crate::partition::Mib;
 
 /// The profile after `extends`, still unchecked.
 #[derive(Debug, Default)]

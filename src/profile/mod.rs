@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::digest::Sha256;
-use crate::disk::Mib;
+use crate::partition::Mib;
 
 mod artifact;
 mod merge;
@@ -32,7 +32,7 @@ pub use platform::Platform;
 /// The only schema version this craton understands.
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// Repositories of a profile that lists none (DESIGN.md "Package sources"):
+/// Repositories of a profile that lists none (docs/architecture.md "Package sources"):
 /// Debian trixie with its point-release updates, and its security archive,
 /// so that a minimal profile still gets security fixes.
 pub const DEFAULT_REPOSITORIES: &[(&str, Archive, &[&str])] = &[
@@ -57,24 +57,50 @@ pub const RESERVED_OS_RELEASE_KEYS: &[&str] =
 
 /// Where artifact files may go (without the leading `/`): everything the OS
 /// ships lives in /usr, and /etc becomes the factory copy in /usr
-/// (DESIGN.md "Root filesystem"); files elsewhere would not reach the image.
+/// (docs/architecture.md "Root filesystem"); files elsewhere would not reach the image.
 pub const ARTIFACT_DESTINATION_ROOTS: &[&str] = &["usr", "etc"];
 
 /// ESP size: shim, GRUB and a kernel plus initrd for each of two slots
-/// (DESIGN.md's disk table), with room for larger kernels later.
+/// (docs/architecture.md's disk table), with room for larger kernels later.
 pub const DEFAULT_ESP_MIB: Mib = Mib(256);
 /// BIOS boot partition: GRUB's i386-pc core.img measured 157 KB; one 1 MiB
 /// alignment unit more leaves room for extra GRUB modules.
 pub const DEFAULT_BIOS_BOOT_MIB: Mib = Mib(2);
-/// Each USR slot: /usr of the container host plus its verity tree (DESIGN.md).
+/// Each USR slot: /usr of the container host plus its verity tree
+/// (docs/architecture.md).
 pub const DEFAULT_USR_MIB: Mib = Mib(1024);
-/// OEM: a few small platform files (DESIGN.md); ext4 needs some MiB itself.
+/// OEM: a few small platform files (docs/architecture.md); ext4 needs some MiB itself.
 pub const DEFAULT_OEM_MIB: Mib = Mib(128);
 /// ROOT as built: grows to fill the disk on first boot, so it starts small.
 pub const DEFAULT_ROOT_MIB: Mib = Mib(1024);
 /// GRUB menu timeout: one second lets a person on the console interrupt the
 /// boot without slowing unattended boots noticeably.
 pub const DEFAULT_TIMEOUT_SECS: u32 = 1;
+
+/// `[tools] packages` of a profile that sets none: the tools tree's
+/// packages, with what each is for.
+pub const DEFAULT_TOOLS_PACKAGES: &[&str] = &[
+    // mkfs.ext4, e2fsck, resize2fs: ROOT and OEM, ext4 /usr.
+    "e2fsprogs",
+    // mkfs.erofs: the default /usr filesystem.
+    "erofs-utils",
+    // mkfs.fat, fsck.fat and mtools: the ESP (checks and fallback writer).
+    "dosfstools",
+    "mtools",
+    // grub-mkimage and the i386-pc / x86_64-efi modules; boot.img.
+    "grub-common",
+    "grub-pc-bin",
+    "grub-efi-amd64-bin",
+    // Debian's signed GRUB and shim for Secure Boot.
+    "grub-efi-amd64-signed",
+    "shim-signed",
+    // qemu-img: qcow2 output.
+    "qemu-utils",
+    // veritysetup: checks the verity tree craton computes itself.
+    "cryptsetup-bin",
+    // modinfo/depmod for the initrd's module closure.
+    "kmod",
+];
 
 /// The default target when [system] names none: a server without a
 /// graphical session boots to multi-user.target (systemd.special(7)).
@@ -270,7 +296,7 @@ pub struct ArtifactFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tools {
     /// Packages whose closure forms the tools tree; default
-    /// [`crate::tools::TOOLS_PACKAGES`]. Setting it (even to `[]`, as a
+    /// [`DEFAULT_TOOLS_PACKAGES`]. Setting it (even to `[]`, as a
     /// fixture repository without those packages does) replaces the default.
     pub packages: Vec<String>,
 }

@@ -18,7 +18,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::source::{At, FileId, Files, toml_error};
 use super::{Archive, Platform, SCHEMA_VERSION, UsrB, UsrFilesystem};
-use crate::disk::Mib;
+use crate::partition::Mib;
 
 /// A list of strings with the span of the list and of each item.
 pub(super) type List = Spanned<Vec<Spanned<String>>>;

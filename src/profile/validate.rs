@@ -36,7 +36,10 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
     };
     let tools = Tools {
         packages: match &m.tools_packages {
-            None => crate::tools::packages(),
+            None => super::DEFAULT_TOOLS_PACKAGES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             Some(list) => package_list(files, "[tools] packages", list)?,
         },
     };

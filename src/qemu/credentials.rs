@@ -1,6 +1,6 @@
 //! systemd credentials for a QEMU guest: SMBIOS type 11 OEM strings
 //! (systemd.system-credentials(7)) and the pair that runs a test unit.
-//! DESIGN.md "Platforms: qemu" has the tested form.
+//! docs/architecture.md "Platforms" has the tested form.
 
 use anyhow::{Result, bail};
 
@@ -23,8 +23,8 @@ pub fn smbios_credential(name: &str, value: &[u8]) -> Result<String> {
 
 /// The two credentials that make systemd run a test unit `NAME.service`:
 /// the unit itself (systemd.extra-unit.*) and a multi-user.target drop-in
-/// that wants it (systemd.unit-dropin.*), as tested in DESIGN.md. The unit
-/// is Type=simple so it never holds up the boot transaction, prints on the
+/// that wants it (systemd.unit-dropin.*), as docs/architecture.md
+/// "Platforms" describes. The unit is Type=simple so it never holds up the boot transaction, prints on the
 /// serial console, and powers the guest off when the script ends
 /// (ExecStopPost runs after the main process, whatever its result).
 pub fn check_unit(name: &str, script: &str) -> Vec<(String, Vec<u8>)> {

@@ -3,7 +3,7 @@
 //! marker line appears, on timeout, or on SIGINT/SIGTERM.
 //!
 //! It also turns test units into systemd credentials (SMBIOS type 11,
-//! systemd.system-credentials(7)): DESIGN.md "Platforms: qemu" has the
+//! systemd.system-credentials(7)): docs/architecture.md "Platforms" has the
 //! tested form. It does not build images; the disk stage does.
 //!
 //! Acceleration: KVM where it works, TCG otherwise. CRATON_QEMU_ACCEL=kvm|tcg
@@ -245,8 +245,8 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
     }
     let secure = run.firmware == Firmware::Uefi && run.secure_boot;
     if secure {
-        // OVMF's Secure Boot build keeps its variables in SMM-protected
-        // flash (DESIGN.md "Boot and A/B", tested with trixie's shim).
+        // OVMF's Secure Boot build keeps its variables in SMM-protected flash
+        // (docs/architecture.md "Boot and A/B", tested with trixie's shim).
         cmd = cmd
             .args(["-machine", "q35,smm=on"])
             .args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);

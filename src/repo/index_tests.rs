@@ -300,7 +300,7 @@ fn load_all_merges_suites_in_order() {
 /// archive's root) trixie-security together and resolves a container host.
 #[test]
 fn real_mirror() {
-    use crate::repo::resolve::{Request, check_closure, resolve};
+    use crate::repo::solver::{Request, check_closure, solve};
     let Ok(base_url) = std::env::var("CRATON_REAL_MIRROR") else {
         eprintln!("CRATON_REAL_MIRROR not set; skipping");
         return;
@@ -337,7 +337,7 @@ fn real_mirror() {
         exclude: vec![],
         with_required: true,
     };
-    let set = resolve(&u, &req).unwrap();
+    let set = solve(&u, &req).unwrap();
     eprintln!(
         "load_all {loaded:?} ({} records), resolve {:?}: {} packages",
         u.record_count(),

@@ -1,9 +1,9 @@
 //! Packages indexes (deb822 stanzas) parsed into package records.
 //!
 //! Only what resolving and fetching need is kept (no descriptions, no
-//! Recommends/Suggests: craton installs neither, see DESIGN.md). Stanzas for
-//! other architectures than amd64 and `all` are skipped. Verifying the index
-//! against Release is `index`'s job, not this module's.
+//! Recommends/Suggests: craton installs neither, see docs/architecture.md).
+//! Stanzas for other architectures than amd64 and `all` are skipped. Verifying
+//! the index against Release is `index`'s job, not this module's.
 
 use std::sync::Arc;
 

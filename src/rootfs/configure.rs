@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::chroot::ChrootMounts;
-use super::dpkgdb;
 use super::order::{self, Relations};
-use super::unpack::{self, DebInput};
+use crate::deb::dpkgdb;
+use crate::deb::unpack::{self, DebInput};
 use crate::process::Cmd;
 use crate::signal;
 

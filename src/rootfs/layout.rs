@@ -1,7 +1,7 @@
-//! The immutable layout (DESIGN.md "Root filesystem"; docs/layout.md):
-//! after customisation, everything the OS ships moves into /usr, and the
-//! rest of the tree becomes a skeleton of empty folders and the merged-/usr
-//! links, which the disk stage copies to ROOT.
+//! The immutable layout (docs/architecture.md "Root filesystem";
+//! docs/layout.md): after customisation, everything the OS ships moves into
+//! /usr, and the rest of the tree becomes a skeleton of empty folders and the
+//! merged-/usr links, which the disk stage copies to ROOT.
 //!
 //!  - /etc moves to /usr/share/factory/etc; an empty /etc stays as the
 //!    mount point of the overlay the initrd mounts (lower: the factory
@@ -13,9 +13,9 @@
 //!    (kernel-install(8)'s layout), so /usr holds everything the disk
 //!    stage needs; /run and /tmp are emptied (tmpfs at boot).
 //!
-//! It writes the initrd's /etc mount as unit files under
-//! /usr/lib/craton/initrd for the initrd stage; it does not build the
-//! initrd, the /usr image or ROOT.
+//! The initrd mounts /etc from the places named here (its units are the
+//! initrd stage's); this module does not build the initrd, the /usr image
+//! or ROOT.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -77,9 +77,6 @@ pub const VAR_DPKG_LINK: (&str, &str) = ("var/lib/dpkg", "../../usr/lib/sysimage
 /// tmpfiles.d fragment that recreates [`VAR_DPKG_LINK`].
 const DPKG_TMPFILES: &str = "usr/lib/tmpfiles.d/craton-dpkg.conf";
 
-/// Where the initrd's unit files for /etc are left for the initrd stage.
-pub const INITRD_UNITS: &str = "usr/lib/craton/initrd";
-
 pub fn make_immutable(tree: &Path) -> Result<()> {
     refuse_mounts(tree)?;
     let factory = tree.join(FACTORY);
@@ -106,7 +103,7 @@ pub fn make_immutable(tree: &Path) -> Result<()> {
         std::os::unix::fs::symlink(target, tree.join(link))
             .with_context(|| format!("linking /{link}"))?;
     }
-    write_initrd_units(tree)
+    Ok(())
 }
 
 /// Moves /var/lib/dpkg to [`DPKG_DB`] and writes the tmpfiles line that
@@ -137,7 +134,7 @@ fn move_dpkg_db(tree: &Path) -> Result<()> {
 /// moved or deleted through: refuse instead.
 fn refuse_mounts(tree: &Path) -> Result<()> {
     let abs = fs::canonicalize(tree).with_context(|| format!("reading {}", tree.display()))?;
-    if let Some(point) = super::chroot::mounts_below(&abs)?
+    if let Some(point) = crate::files::mounts_below(&abs)?
         .into_iter()
         .find(|m| *m != abs)
     {
@@ -308,63 +305,6 @@ fn read_sorted(dir: &Path) -> Result<Vec<fs::DirEntry>> {
         .with_context(|| format!("reading {}", dir.display()))?;
     v.sort_by_key(|e| e.file_name());
     Ok(v)
-}
-
-/// The initrd's part (issue #4 builds the initrd; it copies these into the
-/// initrd's /etc/systemd/system and enables them): create the overlay's
-/// upper and work folders on ROOT, then mount /sysroot/etc.
-fn write_initrd_units(tree: &Path) -> Result<()> {
-    let dir = tree.join(INITRD_UNITS);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, text) in initrd_units() {
-        let p = dir.join(name);
-        fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644))?;
-    }
-    Ok(())
-}
-
-/// (file name, content) of the initrd units. The mount unit's name is the
-/// escaped mount point (systemd.mount(5)).
-pub fn initrd_units() -> [(&'static str, String); 2] {
-    let dirs = format!(
-        "[Unit]\n\
-         Description=Folders of the /etc overlay on ROOT\n\
-         DefaultDependencies=no\n\
-         RequiresMountsFor=/sysroot/var\n\
-         Before=sysroot-etc.mount\n\n\
-         [Service]\n\
-         Type=oneshot\n\
-         RemainAfterExit=yes\n\
-         # systemd-tmpfiles, not mkdir: the initrd has systemd, not coreutils.\n\
-         # Its configuration comes on stdin (tmpfiles.d(5) lines).\n\
-         ExecStart=systemd-tmpfiles --create -\n\
-         StandardInput=data\n\
-         StandardInputText=d /sysroot{ETC_UPPER} 0755 root root -\n\
-         StandardInputText=d /sysroot{ETC_WORK} 0755 root root -\n"
-    );
-    let mount = format!(
-        "# /etc: the factory defaults of the running /usr slot, with local\n\
-         # changes kept on ROOT (docs/layout.md).\n\
-         [Unit]\n\
-         Description=/etc overlay\n\
-         DefaultDependencies=no\n\
-         Requires=craton-etc-dirs.service\n\
-         After=craton-etc-dirs.service\n\
-         RequiresMountsFor=/sysroot/usr /sysroot/var\n\
-         Before=initrd-fs.target\n\n\
-         [Mount]\n\
-         What=overlay\n\
-         Where=/sysroot/etc\n\
-         Type=overlay\n\
-         Options=lowerdir=/sysroot/{FACTORY}/etc,upperdir=/sysroot{ETC_UPPER},workdir=/sysroot{ETC_WORK}\n\n\
-         [Install]\n\
-         RequiredBy=initrd-fs.target\n"
-    );
-    [
-        ("craton-etc-dirs.service", dirs),
-        ("sysroot-etc.mount", mount),
-    ]
 }
 
 /// Everything outside /usr that is not the skeleton: top-level entries not

@@ -1,7 +1,8 @@
 //! The rootfs stage: from the locked .debs to the OS tree that later stages
 //! split into the /usr image and the ROOT skeleton.
 //!
-//!   unpack (native, parallel) -> dpkgdb (register as unpacked)
+//!   unpack (`crate::deb`, native, parallel) -> register as unpacked
+//!   (`crate::deb::dpkgdb`)
 //!   -> configure (dpkg in a chroot, essential first) = the base tree (cached)
 //!   -> customize (artifacts, overlays, files, units, users, os-release)
 //!   -> layout (immutable /usr: /etc to the factory, empty /var)
@@ -11,9 +12,8 @@
 pub mod chroot;
 pub mod configure;
 pub mod customize;
-pub mod deb;
-pub mod dpkgdb;
 pub mod layout;
 pub mod order;
 pub mod stage;
-pub mod unpack;
+
+pub use stage::{RootfsTree, run};

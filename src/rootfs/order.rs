@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::deb::Deb;
+use crate::deb::Deb;
 use crate::repo::deb822;
 use crate::repo::relations::{Alternatives, parse_depends, parse_provides};
 

@@ -1,5 +1,7 @@
 //! The rootfs stage's entry point: the cached base tree (the locked packages,
-//! configured), copied and customised into the output tree.
+//! configured), copied and customised into the build's tree, with craton's
+//! own boot files (`crate::boot::units`) installed by this stage, which owns
+//! the tree.
 //!
 //! The base tree depends only on the locked packages and on how craton
 //! installs them, so it is cached under `<cache>/trees/base-<key>` with the
@@ -8,16 +10,16 @@
 //! built in a temporary folder beside its final place and renamed into place
 //! at the end, so a failed or interrupted build leaves nothing half-made.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use super::chroot::TempTree;
-use super::unpack::DebInput;
 use super::{configure, customize, layout};
-use crate::context::Context;
+use crate::context::Build;
+use crate::deb::DebInput;
 use crate::digest::Sha256;
+use crate::files::{TempTree, cached_tree};
 use crate::lock::Lock;
 use crate::process::Cmd;
 use crate::signal;
@@ -26,10 +28,10 @@ use crate::signal;
 /// trees are not reused.
 const BASE_RECIPE: u32 = 1;
 
-/// What the stage produced.
+/// What the stage produced: the OS tree in the build's work folder.
 #[derive(Debug)]
-pub struct RootfsOutput {
-    pub tree: PathBuf,
+pub struct RootfsTree {
+    pub path: PathBuf,
     pub base_reused: bool,
 }
 
@@ -38,41 +40,38 @@ pub fn base_key(lock: &Lock) -> Sha256 {
     crate::lock::set_digest("base", BASE_RECIPE, &lock.packages)
 }
 
-/// Builds the tree at `out` (replacing what is there) from a fetched lock.
-pub fn build(ctx: &Context, lock: &Lock, out: &Path, jobs: usize) -> Result<RootfsOutput> {
-    let key = base_key(lock);
-    let base = ctx
-        .cache
-        .root()
-        .join("trees")
-        .join(format!("base-{}", &key.to_hex()[..16]));
-    let mut reused = true;
-    if base.is_dir() {
-        tracing::info!("reusing the cached base tree {}", base.display());
-    } else {
-        reused = false;
-        let start = Instant::now();
-        let tmp = TempTree::beside(&base)?;
+/// The stage: the cached base tree (built if missing), copied, customised,
+/// given craton's boot files and laid out, at `<work>/tree`.
+pub fn run(b: &Build) -> Result<RootfsTree> {
+    let (ctx, lock) = (&b.ctx, &b.lock);
+    let place = ctx.cache.tree_path("base", &base_key(lock));
+    if place.is_dir() {
+        tracing::info!("reusing the cached base tree {}", place.display());
+    }
+    let start = Instant::now();
+    let base = cached_tree(&place, |tmp| {
         let debs: Vec<DebInput> = lock
             .packages
             .iter()
             .map(|p| DebInput::locked(p, &ctx.cache))
             .collect();
-        configure::install(tmp.path(), &debs, jobs)?;
-        tmp.persist(&base)?;
+        configure::install(tmp, &debs, ctx.jobs)
+    })?;
+    if !base.reused {
         tracing::info!(
             "built the base tree in {:.1}s: {}",
             start.elapsed().as_secs_f64(),
-            base.display()
+            place.display()
         );
     }
     signal::check()?;
-    let tree = TempTree::beside(out)?;
+    let out = b.work("tree");
+    let tree = TempTree::beside(&out)?;
     // cp keeps modes, owners, links, hard links and extended attributes
     // (file capabilities); --reflink shares blocks where the filesystem can.
     Cmd::new("cp")
         .args(["-a", "--reflink=auto", "--"])
-        .arg(base.join("."))
+        .arg(place.join("."))
         .arg(tree.path())
         .run()
         .context("copying the base tree")?;
@@ -81,9 +80,13 @@ pub fn build(ctx: &Context, lock: &Lock, out: &Path, jobs: usize) -> Result<Root
     customize::customize(tree.path(), &ctx.profile, &ctx.cache, build_id)?;
     signal::check()?;
     layout::make_immutable(tree.path())?;
-    tree.persist(out)?;
-    Ok(RootfsOutput {
-        tree: out.to_owned(),
-        base_reused: reused,
+    // The A/B confirmation and ROOT's growth (all under /usr).
+    for (path, text, mode) in crate::boot::units::image_files() {
+        crate::files::tree::write_file(tree.path(), &path, text.as_bytes(), mode)?;
+    }
+    tree.persist(&out)?;
+    Ok(RootfsTree {
+        path: out,
+        base_reused: base.reused,
     })
 }

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::context::Context;
+use crate::cache::Cache;
+use crate::deb::unpack::{self, DebInput};
 use crate::digest::Sha256;
+use crate::files::{CachedTree, cached_tree};
 use crate::lock::Lock;
 use crate::process::Cmd;
-use crate::rootfs::chroot::TempTree;
-use crate::rootfs::unpack::{self, DebInput};
 
 /// Bumped when the way the tree is made changes.
 const TOOLS_RECIPE: u32 = 1;
@@ -41,33 +41,28 @@ pub fn tools_key(lock: &Lock) -> Sha256 {
 }
 
 impl ToolsTree {
-    /// The cached tree for the lock's tools set, unpacked if missing (the
-    /// .debs must be in the cache: run the fetch stage first).
-    pub fn ensure(ctx: &Context, lock: &Lock, jobs: usize) -> Result<Self> {
-        let key = tools_key(lock);
-        let root = ctx
-            .cache
-            .root()
-            .join("trees")
-            .join(format!("tools-{}", &key.to_hex()[..16]));
-        if root.is_dir() {
-            tracing::debug!("tools tree {}", root.display());
-            return Ok(Self { root });
+    /// The place of the lock's tools tree in the cache (made or not).
+    pub fn for_lock(cache: &Cache, lock: &Lock) -> Self {
+        Self {
+            root: cache.tree_path("tools", &tools_key(lock)),
         }
-        let tmp = TempTree::beside(&root)?;
-        let debs: Vec<DebInput> = lock
-            .tools
-            .iter()
-            .map(|p| DebInput::locked(p, &ctx.cache))
-            .collect();
-        unpack::unpack_all(tmp.path(), &debs, jobs)?;
-        tmp.persist(&root)?;
-        tracing::info!(
-            "unpacked the tools tree ({} packages): {}",
-            debs.len(),
-            root.display()
-        );
-        Ok(Self { root })
+    }
+
+    /// Unpacks the lock's tools set into this tree if it is missing (the
+    /// .debs must be in the cache: run the fetch stage first).
+    pub fn ensure(&self, cache: &Cache, lock: &Lock, jobs: usize) -> Result<CachedTree> {
+        let made = cached_tree(&self.root, |tmp| {
+            let debs: Vec<DebInput> = lock
+                .tools
+                .iter()
+                .map(|p| DebInput::locked(p, cache))
+                .collect();
+            unpack::unpack_all(tmp, &debs, jobs)?;
+            tracing::info!("unpacked the tools tree ({} packages)", debs.len());
+            Ok(())
+        })?;
+        tracing::debug!("tools tree {}", self.root.display());
+        Ok(made)
     }
 
     /// A tree at a known place (tests).
@@ -103,30 +98,4 @@ impl ToolsTree {
             .arg(libs)
             .arg(exe))
     }
-}
-
-/// The tools tree of tests/container-host-test.toml, resolved, fetched and
-/// unpacked through the library once per process (the default cache keeps
-/// it between runs). For tests; not part of the command line.
-#[doc(hidden)]
-pub fn test_tree() -> &'static ToolsTree {
-    use std::sync::OnceLock;
-    static TOOLS: OnceLock<ToolsTree> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let work = tempfile::tempdir().expect("a temporary folder");
-        let ctx = Context::new(
-            &root.join("tests/container-host-test.toml"),
-            Some(work.path().join("tools.lock")),
-            crate::repo::mirror::Overrides::from_flags_and_env(None, None),
-        )
-        .expect("loading the test profile");
-        let lock = crate::resolve::current_lock(&ctx, false).expect("locking the test profile");
-        let settings = crate::fetch::plan::FetchSettings {
-            jobs: crate::fetch::DEFAULT_JOBS,
-            artifact_dir: None,
-        };
-        crate::fetch::plan::run(&ctx, &lock, &settings).expect("fetching the tools");
-        ToolsTree::ensure(&ctx, &lock, 2).expect("unpacking the tools tree")
-    })
 }

@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 
 use super::verity::{self, BLOCK_SIZE, VerityInfo};
 use crate::digest::Sha256;
+use crate::files::TempFile;
 use crate::profile::UsrFilesystem;
 use crate::tools::ToolsTree;
 
@@ -94,8 +95,8 @@ impl Derived {
     }
 }
 
-/// Builds the /usr image of `tree` at `out`.
-pub fn build(
+/// Makes the /usr image of `tree` at `out`.
+pub fn make(
     tools: &ToolsTree,
     tree: &Path,
     fs: UsrFilesystem,
@@ -108,19 +109,7 @@ pub fn build(
         bail!("{} is not a folder", usr.display());
     }
     let d = Derived::new(seed);
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-"))
-        .tempfile_in(parent)
-        .with_context(|| format!("creating a temporary file beside {}", out.display()))?;
+    let tmp = TempFile::beside(out)?;
     match fs {
         UsrFilesystem::Erofs => mkfs_erofs(tools, &usr, tmp.path(), &d, epoch)?,
         UsrFilesystem::Ext4 => mkfs_ext4(tools, &usr, tmp.path(), &d, epoch)?,
@@ -140,11 +129,8 @@ pub fn build(
         .with_context(|| format!("padding {}", tmp.path().display()))?;
     let info = verity::append(&mut file, fs_size, fs_size, &d.salt, &d.verity_uuid)
         .with_context(|| format!("writing the verity tree of {}", out.display()))?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", tmp.path().display()))?;
     drop(file);
-    tmp.persist(out)
-        .with_context(|| format!("renaming the /usr image into {}", out.display()))?;
+    tmp.persist(out)?;
     let total_size = fs_size + info.hash_size;
     tracing::info!(
         "/usr image {} ({fs:?}): filesystem {fs_size} bytes, total {total_size}, root hash {}",
@@ -286,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("usr.img");
         let tools = ToolsTree::at(dir.path().join("no-tools"));
-        let err = build(
+        let err = make(
             &tools,
             &dir.path().join("empty"),
             UsrFilesystem::Erofs,
@@ -299,7 +285,7 @@ mod tests {
         assert!(err.contains("empty/usr is not a folder"), "{err}");
         // A missing mkfs fails after the temporary file exists: it goes too.
         fs::create_dir_all(dir.path().join("tree/usr")).unwrap();
-        let err = build(
+        let err = make(
             &tools,
             &dir.path().join("tree"),
             UsrFilesystem::Erofs,

@@ -8,5 +8,23 @@
 pub mod image;
 pub mod verity;
 
-pub use image::{UsrImage, build};
+use anyhow::Result;
+
+pub use image::{UsrImage, make};
 pub use verity::VerityInfo;
+
+use crate::context::Build;
+use crate::rootfs::RootfsTree;
+
+/// The stage: the tree's /usr as the profile's filesystem, at
+/// `<work>/usr.img`, with identifiers from the build's seed.
+pub fn run(b: &Build, tree: &RootfsTree) -> Result<UsrImage> {
+    make(
+        &b.tools,
+        &tree.path,
+        b.profile().disk.usr_filesystem,
+        &b.work("usr.img"),
+        &b.seed,
+        b.epoch,
+    )
+}

@@ -16,7 +16,8 @@ use craton::profile::UsrFilesystem;
 use craton::qemu::{self, Accel, Firmware, QemuRun};
 use craton::tools::ToolsTree;
 
-/// 512-byte sectors; the ESP starts at 1 MiB (DESIGN.md "Disk layout").
+/// 512-byte sectors; the ESP starts at 1 MiB (docs/architecture.md "Disk
+/// layout").
 const SECTOR: u64 = 512;
 const ESP_START: u64 = 2048;
 const ESP_SECTORS: u64 = 64 * 2048;
@@ -24,7 +25,7 @@ const ESP_SECTORS: u64 = 64 * 2048;
 const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 
 fn tools() -> ToolsTree {
-    craton::tools::tree::test_tree().clone()
+    crate::support::tools().clone()
 }
 
 /// A GUID in GPT's on-disk order (first three fields little-endian).
@@ -394,9 +395,9 @@ fn secure_boot_chain_boots_slot_a() {
     assert_eq!(get(&env, "A_TRY"), "1");
 }
 
-/// The same grub.cfg under BIOS GRUB (i386-pc) with the module set of
-/// DESIGN.md's tested core.img. Until the disk stage installs boot.img and
-/// core.img, SeaBIOS starts GRUB as a Linux-format kernel: GRUB's
+/// The same grub.cfg under BIOS GRUB (i386-pc) with the disk stage's
+/// core.img module set (`disk::CORE_MODULES`). Instead of boot.img and
+/// core.img on a disk, SeaBIOS starts GRUB as a Linux-format kernel: GRUB's
 /// lnxboot.img in front of core.img (GRUB manual "Images"), with the ESP
 /// as prefix, so the script, load_env and save_env run on the BIOS build.
 #[test]

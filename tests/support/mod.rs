@@ -227,3 +227,19 @@ pub fn have_program(program: &str) -> bool {
     }
     ok
 }
+
+/// The tools tree of tests/container-host-test.toml, prepared through the
+/// library (lock, fetch, unpack into the default cache) once per test
+/// process.
+pub fn tools() -> &'static craton::tools::ToolsTree {
+    static TOOLS: std::sync::OnceLock<craton::tools::ToolsTree> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let work = tempfile::tempdir().expect("a temporary folder");
+        let opts = craton::context::Options {
+            lock: Some(work.path().join("tools.lock")),
+            ..craton::context::Options::for_profile(root.join("tests/container-host-test.toml"))
+        };
+        craton::build::prepare_tools(&opts).expect("preparing the tools tree")
+    })
+}

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::tree;
-use crate::fetch::cache::Cache;
+use crate::cache::Cache;
+use crate::files::tree;
 use crate::profile::{Artifact, ArtifactFile};
 
 /// gzip (RFC 1952 2.3.1 ID1 ID2).

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::tree;
+use crate::files::tree;
 use crate::profile::Profile;
 
 /// os-release(5): the vendor file; /etc/os-release links to it.

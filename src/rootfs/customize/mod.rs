@@ -17,13 +17,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::fetch::cache::Cache;
+use crate::cache::Cache;
+use crate::files::tree;
 use crate::profile::Profile;
 
 mod artifacts;
 mod identity;
 mod overlay;
-pub mod tree;
 mod units;
 mod users;
 

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::tree;
+use crate::files::tree;
 
 /// Copies the tree under `src` over `tree`.
 pub fn copy(src: &Path, tree: &Path) -> Result<()> {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::tree;
+use crate::files::tree;
 use crate::profile::Units;
 
 /// Where enablement symlinks go: the local configuration directory

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::tree;
+use crate::files::tree;
 use crate::profile::{Group, User};
 
 /// Where the profile's sysusers.d fragment goes: /usr/lib/sysusers.d is

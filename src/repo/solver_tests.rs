@@ -34,7 +34,7 @@ fn ok(u: &Universe, include: &[&str], exclude: &[&str]) -> Vec<String> {
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
         with_required: true,
     };
-    let set = resolve(u, &req).unwrap();
+    let set = solve(u, &req).unwrap();
     assert_eq!(check_closure(&set), Vec::<String>::new());
     set.iter()
         .map(|p| format!("{} {}", p.name, p.version))
@@ -47,7 +47,7 @@ fn err(u: &Universe, include: &[&str], exclude: &[&str]) -> String {
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
         with_required: true,
     };
-    let e = resolve(u, &req).unwrap_err();
+    let e = solve(u, &req).unwrap_err();
     assert!(is_bad_input(&e), "resolver errors exit 2: {e:#}");
     e.to_string()
 }
@@ -249,7 +249,7 @@ fn highest_version_across_suites_wins() {
          Package: same\nVersion: 1.0-0",
     );
     let u = Universe::new([trixie, security].concat());
-    let set = resolve(
+    let set = solve(
         &u,
         &Request {
             include: vec!["openssl".into(), "tzdata".into(), "same".into()],
@@ -318,7 +318,7 @@ fn real_container_host_set() {
         exclude: exclude.split_whitespace().map(str::to_owned).collect(),
         with_required: true,
     };
-    let set = match resolve(&u, &req) {
+    let set = match solve(&u, &req) {
         Ok(set) => set,
         Err(e) => panic!("{e:#}"),
     };

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
-use super::deb::Deb;
+use super::archive::Deb;
 use crate::repo::deb822;
 
 /// The merged-/usr links, made before any package as debootstrap does
@@ -62,7 +62,7 @@ pub struct DebInput {
 
 impl DebInput {
     /// The cached .deb of a locked package (fetched beforehand).
-    pub fn locked(p: &crate::lock::LockedPackage, cache: &crate::fetch::Cache) -> Self {
+    pub fn locked(p: &crate::lock::LockedPackage, cache: &crate::cache::Cache) -> Self {
         Self {
             name: p.name.clone(),
             version: p.version.clone(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
-use crate::rootfs::dpkgdb::register;
+use crate::deb::dpkgdb::register;
 
 /// Builds `<name>_1_amd64.deb` from a root with DEBIAN/ filled in; `extra`
 /// adds control fields and `setup` the files.

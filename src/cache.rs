@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 
 use crate::digest::{Sha256, Sha256Writer};
+use crate::files::TempFile;
 
 /// Environment variable that overrides the cache root.
 pub const CACHE_ENV: &str = "CRATON_CACHE";
@@ -48,6 +49,15 @@ impl Cache {
         self.root.join("sha256").join(digest.to_hex())
     }
 
+    /// Where a cached tree of `kind` made from `key` lives (see
+    /// `crate::files::cached_tree`): 16 hex digits keep names short and
+    /// still unique among the few trees a cache holds.
+    pub fn tree_path(&self, kind: &str, key: &Sha256) -> PathBuf {
+        self.root
+            .join("trees")
+            .join(format!("{kind}-{}", &key.to_hex()[..16]))
+    }
+
     /// True when the file with this digest is in the cache.
     pub fn contains(&self, digest: &Sha256) -> bool {
         self.path_of(digest).is_file()
@@ -56,23 +66,14 @@ impl Cache {
     /// A fresh temporary file in the cache's tmp folder (same filesystem, so
     /// the final rename is atomic). It is removed when dropped unless persisted
     /// through [`Cache::commit`].
-    pub fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
-        let dir = self.root.join("tmp");
-        tempfile::Builder::new()
-            .prefix("partial-")
-            .tempfile_in(&dir)
-            .with_context(|| format!("creating a temporary file in {}", dir.display()))
+    pub fn temp_file(&self) -> Result<TempFile> {
+        TempFile::in_dir(&self.root.join("tmp"), "partial-")
     }
 
     /// Moves a finished temporary file into place after checking its digest.
     /// On a mismatch the temporary file is removed (by drop) and the error
     /// names `what`, the expected and the actual digest.
-    pub fn commit(
-        &self,
-        tmp: tempfile::NamedTempFile,
-        expected: &Sha256,
-        what: &str,
-    ) -> Result<PathBuf> {
+    pub fn commit(&self, tmp: TempFile, expected: &Sha256, what: &str) -> Result<PathBuf> {
         let actual = fs::File::open(tmp.path())
             .and_then(Sha256::of_reader)
             .with_context(|| format!("hashing {}", tmp.path().display()))?;
@@ -84,7 +85,7 @@ impl Cache {
     /// `actual` must be the digest of exactly what `tmp` holds.
     pub fn commit_hashed(
         &self,
-        tmp: tempfile::NamedTempFile,
+        tmp: TempFile,
         actual: &Sha256,
         expected: &Sha256,
         what: &str,
@@ -94,8 +95,6 @@ impl Cache {
         }
         let dest = self.path_of(expected);
         tmp.persist(&dest)
-            .with_context(|| format!("moving into {}", dest.display()))?;
-        Ok(dest)
     }
 
     /// Stores bytes that the caller already holds, after checking the digest.

@@ -293,7 +293,7 @@ fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rootfs::unpack::{Conffile, parse_control};
+    use crate::deb::unpack::{Conffile, parse_control};
 
     #[test]
     fn stanza_follows_dpkg_field_order() {

@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::deb::dpkgdb::register;
+use crate::deb::unpack::{DebInput, unpack_all};
 use crate::lock::Lock;
 use crate::process::Cmd;
-use crate::rootfs::dpkgdb::register;
-use crate::rootfs::unpack::{DebInput, unpack_all};
 
 fn inputs() -> Option<Vec<DebInput>> {
     let (Ok(lock), Ok(dir)) = (

@@ -3,11 +3,12 @@
 //! Conflicts/Breaks.
 //!
 //! It follows Depends and Pre-Depends, never Recommends or Suggests (as
-//! mmdebstrap and mkosi do; DESIGN.md). Only each package's candidate (its
-//! highest version across the suites, see `universe`) is considered, as apt
-//! does. The search is greedy and breadth-first: a choice, once made, is not
-//! revisited; when it leads to a dead end the error names the chain, and the
-//! profile can steer with include/exclude. Rules for a dependency `a | b`:
+//! mmdebstrap and mkosi do; docs/architecture.md). Only each package's
+//! candidate (its highest version across the suites, see `universe`) is
+//! considered, as apt does. The search is greedy and breadth-first: a choice,
+//! once made, is not revisited; when it leads to a dead end the error names the
+//! chain, and the profile can steer with include/exclude. Rules for a
+//! dependency `a | b`:
 //!
 //! 1. already satisfied by a selected package (or a selected provider): done;
 //! 2. else the first alternative that can be installed: its real package if
@@ -64,7 +65,7 @@ struct Resolver<'u> {
 }
 
 /// Resolves the package set; sorted by name.
-pub fn resolve(universe: &Universe, req: &Request) -> Result<Vec<Arc<PackageRecord>>> {
+pub fn solve(universe: &Universe, req: &Request) -> Result<Vec<Arc<PackageRecord>>> {
     let mut r = Resolver {
         universe,
         exclude: req.exclude.iter().map(String::as_str).collect(),
@@ -334,5 +335,5 @@ pub fn check_closure(selected: &[Arc<PackageRecord>]) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[path = "resolve_tests.rs"]
+#[path = "solver_tests.rs"]
 mod tests;

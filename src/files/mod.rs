@@ -1,0 +1,21 @@
+//! File and tree helpers shared by every stage: nothing here knows what a
+//! file means.
+//!
+//! - `temp`: temporary trees that are renamed into place or removed, and
+//!   the mount check that keeps a removal from reaching a bound /dev.
+//! - `atomic`: the one write-beside, fsync and rename of a file.
+//! - `tree`: paths and writes confined to a tree that is not the running
+//!   system (its absolute symlinks mean the tree's root).
+//! - `cached`: a tree made once per key and reused by later builds.
+//! - `bounded`: reading a stream into memory with an upper bound.
+
+pub mod atomic;
+pub mod bounded;
+pub mod cached;
+pub mod temp;
+pub mod tree;
+
+pub use atomic::{TempFile, write_atomic};
+pub use bounded::read_bounded;
+pub use cached::{CachedTree, cached_tree};
+pub use temp::{TempTree, mounts_below, remove_tree};
