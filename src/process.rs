@@ -9,7 +9,10 @@
 //! SIGTERM (see `signal`) the wrapper stops the child's group and returns an
 //! error, so the caller's guards unwind. `chroot` runs a command inside a
 //! tree (used with the mount guards of `rootfs::chroot`).
+//! (`unsafe`: setpgid(2) in the child and kill(2) of its process group;
+//! std has neither.)
 
+#![allow(unsafe_code)]
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -298,6 +301,7 @@ fn wait(child: &mut Child, line: &str) -> Result<ExitStatus> {
             let start = Instant::now();
             while child.try_wait()?.is_none() {
                 if start.elapsed() > KILL_GRACE {
+                    // SAFETY: as above, the child's own process group.
                     unsafe { libc::kill(-pgid, libc::SIGKILL) };
                     child.wait()?;
                     break;

@@ -5,6 +5,9 @@
 //! The build uses a private cache whose .debs are hard-linked from the
 //! default cache when they are there (the rootfs test fills it), so each
 //! interrupted run really builds a base tree from scratch.
+//! (`unsafe`: kill(2) with SIGINT or SIGTERM, which std cannot send.)
+
+#![allow(unsafe_code)]
 
 mod support;
 

@@ -6,6 +6,9 @@
 //! order, lazily if a mount is still busy. The temporary trees they live in
 //! are `crate::files::TempTree`s, which refuse to remove a tree while a
 //! mount is still below it.
+//! (`unsafe`: mount(2) and umount2(2), which std does not wrap.)
+
+#![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::fs;
@@ -79,6 +82,7 @@ impl Drop for Mount {
         let err = std::io::Error::last_os_error();
         // Busy (a process still has a file open there): detach it now, the
         // kernel finishes when the last user goes.
+        // SAFETY: as above.
         if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) } != 0 {
             tracing::error!("unmounting {}: {err}", self.target.display());
         }
@@ -123,6 +127,7 @@ mod tests {
     #[test]
     fn chroot_mounts_come_and_go() {
         // Needs root (mount(2)); CI and the development machines run as root.
+        // SAFETY: geteuid(2) takes nothing and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("skipped: not root");
             return;
