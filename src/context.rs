@@ -12,7 +12,7 @@
 //! Stages read these; none keeps global state.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
@@ -200,10 +200,5 @@ impl Build {
     /// hold it yet (the tools stage of the recipe).
     pub fn ensure_tools(&self) -> Result<CachedTree> {
         self.tools.ensure(self.cache(), &self.lock, self.jobs())
-    }
-
-    /// The work folder's own path (for moving a result out of it).
-    pub fn work_dir(&self) -> &Path {
-        self.work.path()
     }
 }
