@@ -3,9 +3,7 @@
 //! craton.1 and one page per subcommand (craton-build.1, ...) are written
 //! into DIR. It does not run mandb or install anything system-wide.
 
-use std::fs::Permissions;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -13,6 +11,10 @@ use clap::CommandFactory;
 use clap_mangen::Man;
 
 use super::Cli;
+use crate::files::write_atomic;
+
+/// Manual pages are public documentation.
+const PAGE_MODE: u32 = 0o644;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -73,21 +75,9 @@ fn render(man: &Man) -> Result<Vec<u8>> {
 }
 
 /// Writes one page beside its final name and renames it into place, so an
-/// interrupted run never leaves a truncated page for man to find.
+/// interrupted run never leaves a truncated page for man to find; 0644, so
+/// an installed page is readable by everyone.
 fn write_page(dir: &Path, man: &Man) -> Result<()> {
-    let name = man.get_filename();
-    let path = dir.join(&name);
-    let page = render(man)?;
-    // tempfile's default 0600 would hide the page from everyone but its
-    // owner once installed; 0644 minus the umask is what File::create gives.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .permissions(Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(&page)
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.persist(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    let path = dir.join(man.get_filename());
+    write_atomic(&path, &render(man)?, PAGE_MODE)
 }
