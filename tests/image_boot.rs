@@ -248,6 +248,49 @@ fn image_passes_offline_checks() {
     // And it is not blind: another root hash is refused.
     let err = verify(&"0".repeat(64));
     assert!(err.is_err(), "veritysetup accepted a wrong root hash");
+
+    // Nothing a machine makes for itself is in /usr: no SSH host key (of
+    // any type, public or private) and no private key at all, read from
+    // the erofs itself (fsck.erofs --extract), with grep.
+    {
+        let files = dir.path().join("usr-files");
+        tools
+            .cmd("fsck.erofs")
+            .unwrap()
+            .arg(format!("--extract={}", files.display()))
+            .arg(&usr)
+            .run()
+            .unwrap();
+        assert!(files.join("share/factory/etc/ssh/sshd_config").is_file());
+        let found = Command::new("find")
+            .arg(&files)
+            .args(["-name", "ssh_host_*"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&found.stdout),
+            "",
+            "SSH host keys in /usr"
+        );
+        let keys = Command::new("grep")
+            .args(["-rlsI", "--", "PRIVATE KEY-----"])
+            .arg(&files)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&keys.stdout),
+            "",
+            "private keys in /usr"
+        );
+        assert_eq!(
+            fs::read_link(files.join("share/factory/var/lib/dbus/machine-id")).unwrap(),
+            Path::new("/etc/machine-id")
+        );
+        assert_eq!(
+            fs::read(files.join("share/factory/etc/machine-id")).unwrap(),
+            b""
+        );
+    }
 }
 
 #[test]
@@ -359,7 +402,14 @@ umount /run/esp-check
 case ",$env" in *,A_OK=1,A_TRY=0,*) ;; *) fail "grubenv $env" ;; esac
 grep -qxF "{key}" /root/.ssh/authorized_keys || fail "root's authorized_keys lacks the --ssh-key key"
 systemctl is-active --quiet ssh.service || fail "ssh.service is not active"
-echo "{MARKER} state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
+for t in rsa ecdsa ed25519; do
+    [ -s /etc/ssh/ssh_host_${{t}}_key ] || fail "no $t host key"
+done
+hostkey=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{{print $2}}')
+machineid=$(cat /etc/machine-id)
+case $machineid in *[!0-9a-f]* | '') fail "machine-id '$machineid'" ;; esac
+[ ${{#machineid}} = 32 ] || fail "machine-id '$machineid'"
+echo "{MARKER} hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
 "#
     )
 }
@@ -477,10 +527,17 @@ fn read_grubenv(disk: &Path) -> Vec<(String, String)> {
     decode_grubenv(&esp_file(disk, "/grub/grubenv")).unwrap()
 }
 
-/// Boots `disk` and checks the marker line and the grubenv; returns the
-/// serial log.
-fn check_boot(b: &Built, disk: &Path, firmware: &str, creds: &[String]) -> String {
-    let log = b.dir.join(format!("serial-{firmware}.log"));
+/// What one boot of a copy showed: its serial log, and the machine's
+/// identity (SSH host key fingerprint, machine-id).
+struct Booted {
+    serial: String,
+    identity: (String, String),
+}
+
+/// Boots `disk` and checks the marker line and the grubenv.
+fn check_boot(b: &Built, disk: &Path, firmware: &str, creds: &[String]) -> Booted {
+    let copy = disk.file_stem().unwrap().to_string_lossy();
+    let log = b.dir.join(format!("serial-{copy}-{firmware}.log"));
     let (serial, secs, ok) = boot(disk, firmware, MARKER, &log, creds);
     let line = marker_line(&serial).unwrap_or_else(|| {
         panic!(
@@ -519,7 +576,11 @@ fn check_boot(b: &Built, disk: &Path, firmware: &str, creds: &[String]) -> Strin
     assert_eq!(get("A_OK"), Some("1"), "{env:?}");
     assert_eq!(get("A_TRY"), Some("0"), "{env:?}");
     assert_eq!(get("B_OK"), Some("0"), "{env:?}");
-    serial
+    let identity = (
+        value(line, "hostkey=").to_owned(),
+        value(line, "machineid=").to_owned(),
+    );
+    Booted { serial, identity }
 }
 
 /// A sparse copy of the image named `name` to boot, and the `craton qemu`
@@ -539,19 +600,37 @@ fn image_boots_with_seabios_and_ovmf() {
     }
     let b = built();
     let (disk, _creds_dir, creds) = boot_inputs(b, "boot.raw");
-    let f = fs::OpenOptions::new().write(true).open(&disk).unwrap();
-    f.set_len(f.metadata().unwrap().len() + GROW_BYTES).unwrap();
-    drop(f);
-    check_boot(b, &disk, "bios", &creds);
-    check_boot(b, &disk, "uefi", &creds);
+    grow(&disk);
+    let first = check_boot(b, &disk, "bios", &creds);
+    let again = check_boot(b, &disk, "uefi", &creds);
     // Debian's signed shim, GRUB and kernel under enforced Secure Boot
     // (the modules the boot loads are signed too: lockdown refuses others).
-    let serial = check_boot(b, &disk, "uefi-sb", &creds);
+    let sb = check_boot(b, &disk, "uefi-sb", &creds);
     assert!(
-        serial.contains("secureboot: Secure boot enabled"),
+        sb.serial.contains("secureboot: Secure boot enabled"),
         "{}",
-        tail(&serial)
+        tail(&sb.serial)
     );
+    // The machine made its SSH host keys and machine-id on its first boot
+    // and kept them (on ROOT) through the reboots.
+    assert_eq!(first.identity, again.identity);
+    assert_eq!(first.identity, sb.identity);
+    // A second copy of the same image is another machine.
+    let (other, _other_dir, other_creds) = boot_inputs(b, "other.raw");
+    grow(&other);
+    let second = check_boot(b, &other, "uefi", &other_creds);
+    eprintln!(
+        "identities: first copy {:?}, second copy {:?}",
+        first.identity, second.identity
+    );
+    assert_ne!(first.identity.0, second.identity.0, "the same SSH host key");
+    assert_ne!(first.identity.1, second.identity.1, "the same machine-id");
+}
+
+/// Makes a copy's disk larger, as a VM's disk is (ROOT grows into it).
+fn grow(disk: &Path) {
+    let f = fs::OpenOptions::new().write(true).open(disk).unwrap();
+    f.set_len(f.metadata().unwrap().len() + GROW_BYTES).unwrap();
 }
 
 #[test]

@@ -141,6 +141,34 @@ fn container_host_tree_and_customisation() {
     );
     assert_eq!(mode(&tree.join("usr/bin/flanneld")), 0o755);
 
+    // No machine's own identity in the tree: openssh's postinst made host
+    // keys and dbus a machine id while the packages were configured; they
+    // are gone, each machine makes its own on first boot (sshd-keygen with
+    // craton's drop-in), and the D-Bus id is /etc/machine-id's.
+    let ssh = factory.join("ssh");
+    assert!(ssh.join("sshd_config").is_file());
+    let host_keys: Vec<_> = fs::read_dir(&ssh)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ssh_host_"))
+        .collect();
+    assert_eq!(host_keys, Vec::<String>::new());
+    assert_eq!(fs::read(factory.join("machine-id")).unwrap(), b"");
+    assert_eq!(
+        fs::read_link(tree.join("usr/share/factory/var/lib/dbus/machine-id")).unwrap(),
+        Path::new("/etc/machine-id")
+    );
+    let keygen =
+        fs::read_to_string(tree.join("usr/lib/systemd/system/sshd-keygen.service.d/craton.conf"))
+            .unwrap();
+    assert!(keygen.contains("\nConditionFirstBoot=\n"), "{keygen}");
+    assert!(
+        factory
+            .join("systemd/system/ssh.service.wants/sshd-keygen.service")
+            .symlink_metadata()
+            .is_ok()
+    );
+
     // Nothing outside /usr but the skeleton (docs/layout.md).
     assert_eq!(
         craton::rootfs::layout::outside_usr(&tree),

@@ -84,6 +84,8 @@ pub fn run(b: &Build) -> Result<RootfsTree> {
     for (path, text, mode) in crate::boot::units::image_files() {
         crate::files::tree::write_file(tree.path(), &path, text.as_bytes(), mode)?;
     }
+    // Everything is in /usr now: no private key may be among it.
+    customize::refuse_private_keys(tree.path(), "usr")?;
     tree.persist(&out)?;
     Ok(RootfsTree {
         path: out,

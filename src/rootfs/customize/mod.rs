@@ -1,6 +1,9 @@
 //! Customisation of a configured tree (dpkg has run): what the profile adds
 //! on top of the packages, written natively on the files, in this order:
 //!
+//!  0. secrets: what the maintainer scripts made that is each machine's own
+//!     (SSH host keys, private keys, random seeds, the D-Bus machine id)
+//!     is removed, before the profile adds anything;
 //!  1. artifacts: files taken from pinned downloads in the cache;
 //!  2. overlays: folders copied over the tree, in profile order;
 //!  3. inline `[[file]]`s;
@@ -24,16 +27,19 @@ use crate::profile::Profile;
 mod artifacts;
 mod identity;
 mod overlay;
+mod secrets;
 mod units;
 mod users;
 
 pub use identity::{OS_RELEASE, ROOT_LOCKED};
+pub use secrets::refuse_private_keys;
 pub use users::{SYSTEM_ID_MAX, SYSTEM_ID_MIN, SYSUSERS_FRAGMENT};
 
 /// Applies `profile` to the configured `tree`. `build_id` becomes
 /// os-release's BUILD_ID (the caller derives it from the lock digest).
 pub fn customize(tree: &Path, profile: &Profile, cache: &Cache, build_id: &str) -> Result<()> {
     let step = |what: &str| format!("customizing {}: {what}", tree.display());
+    secrets::scrub(tree).with_context(|| step("secrets"))?;
     artifacts::install(tree, &profile.artifacts, cache).with_context(|| step("artifacts"))?;
     for dir in &profile.system.overlays {
         overlay::copy(dir, tree).with_context(|| step(&format!("overlay {}", dir.display())))?;
