@@ -395,9 +395,9 @@ fn secure_boot_chain_boots_slot_a() {
     assert_eq!(get(&env, "A_TRY"), "1");
 }
 
-/// The same grub.cfg under BIOS GRUB (i386-pc) with the disk stage's
-/// core.img module set (`disk::CORE_MODULES`). Instead of boot.img and
-/// core.img on a disk, SeaBIOS starts GRUB as a Linux-format kernel: GRUB's
+/// The same grub.cfg under BIOS GRUB (i386-pc) with a core.img of the
+/// modules the script needs (the disk stage's `disk::CORE_MODULES` has
+/// these and more). Instead of boot.img and core.img on a disk, SeaBIOS starts GRUB as a Linux-format kernel: GRUB's
 /// lnxboot.img in front of core.img (GRUB manual "Images"), with the ESP
 /// as prefix, so the script, load_env and save_env run on the BIOS build.
 #[test]
