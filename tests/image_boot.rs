@@ -36,6 +36,8 @@ use craton::tools::ToolsTree;
 const MARKER: &str = "CRATON-CHECK-OK";
 /// What it prints when one failed (the test then fails with the log).
 const FAIL_MARKER: &str = "CRATON-CHECK-FAIL";
+/// What the container prints (docker run in the guest).
+const CONTAINER_SAYS: &str = "craton-container-ran";
 /// A boot under TCG reaches the marker in about a minute here.
 const BOOT_TIMEOUT_SECS: u64 = 420;
 /// ROOT's size in the image (profiles/base.toml [disk] root-mib).
@@ -409,7 +411,17 @@ hostkey=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{{print $2}}')
 machineid=$(cat /etc/machine-id)
 case $machineid in *[!0-9a-f]* | '') fail "machine-id '$machineid'" ;; esac
 [ ${{#machineid}} = 32 ] || fail "machine-id '$machineid'"
-echo "{MARKER} hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
+# With a data disk (a busybox rootfs tar, no network): a container runs.
+docker=none
+if [ -b /dev/vdb ]; then
+    systemctl is-active --quiet containerd.service || fail "containerd.service is not active"
+    systemctl is-active --quiet docker.service || fail "docker.service is not active"
+    docker import - craton-busybox:test </dev/vdb >/dev/null || fail "docker import"
+    said=$(docker run --rm --network none craton-busybox:test busybox echo {CONTAINER_SAYS}) || fail "docker run: $said"
+    [ "$said" = {CONTAINER_SAYS} ] || fail "docker run printed '$said'"
+    docker=ran
+fi
+echo "{MARKER} docker=$docker hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
 "#
     )
 }
@@ -532,6 +544,8 @@ fn read_grubenv(disk: &Path) -> Vec<(String, String)> {
 struct Booted {
     serial: String,
     identity: (String, String),
+    /// `ran` when a data disk was given and a container ran from it.
+    docker: String,
 }
 
 /// Boots `disk` and checks the marker line and the grubenv.
@@ -580,7 +594,12 @@ fn check_boot(b: &Built, disk: &Path, firmware: &str, creds: &[String]) -> Boote
         value(line, "hostkey=").to_owned(),
         value(line, "machineid=").to_owned(),
     );
-    Booted { serial, identity }
+    let docker = value(line, "docker=").to_owned();
+    Booted {
+        serial,
+        identity,
+        docker,
+    }
 }
 
 /// A sparse copy of the image named `name` to boot, and the `craton qemu`
@@ -615,16 +634,61 @@ fn image_boots_with_seabios_and_ovmf() {
     // and kept them (on ROOT) through the reboots.
     assert_eq!(first.identity, again.identity);
     assert_eq!(first.identity, sb.identity);
-    // A second copy of the same image is another machine.
-    let (other, _other_dir, other_creds) = boot_inputs(b, "other.raw");
+    assert_eq!(first.docker, "none");
+    // A second copy of the same image is another machine; on this one,
+    // docker runs a container offline: its image is a tar of Debian's
+    // busybox-static on a second disk (`docker import`).
+    let (other, other_dir, mut other_creds) = boot_inputs(b, "other.raw");
     grow(&other);
+    other_creds.push("--data-disk".into());
+    other_creds.push(busybox_tar(other_dir.path()).display().to_string());
     let second = check_boot(b, &other, "uefi", &other_creds);
+    assert_eq!(second.docker, "ran", "no container ran");
     eprintln!(
         "identities: first copy {:?}, second copy {:?}",
         first.identity, second.identity
     );
     assert_ne!(first.identity.0, second.identity.0, "the same SSH host key");
     assert_ne!(first.identity.1, second.identity.1, "the same machine-id");
+}
+
+/// A root filesystem tar of Debian's busybox-static (a static binary:
+/// nothing else is needed in the container): the package resolved and
+/// fetched through the library from the real repositories, its data.tar
+/// taken out with the host's dpkg-deb.
+fn busybox_tar(dir: &Path) -> PathBuf {
+    let profile = dir.join("busybox.toml");
+    fs::write(
+        &profile,
+        "schema = 1\n[image]\nname = \"busybox-tar\"\nversion = \"0.1.0\"\n\
+         [packages]\ninclude = [\"busybox-static\"]\n[tools]\npackages = []\n",
+    )
+    .unwrap();
+    let ctx = craton::context::Context::new(&craton::context::Options {
+        lock: Some(dir.join("busybox.lock")),
+        ..craton::context::Options::for_profile(&profile)
+    })
+    .unwrap();
+    let lock = craton::resolve::run(&ctx).unwrap();
+    craton::fetch::run(&ctx, &lock).unwrap();
+    let deb = lock
+        .packages
+        .iter()
+        .find(|p| p.name == "busybox-static")
+        .expect("busybox-static in the lock");
+    let tar = dir.join("busybox.tar");
+    let out = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(ctx.cache.path_of(&deb.sha256))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::write(&tar, &out.stdout).unwrap();
+    tar
 }
 
 /// Makes a copy's disk larger, as a VM's disk is (ROOT grows into it).

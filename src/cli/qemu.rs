@@ -60,6 +60,10 @@ pub struct Args {
     /// Also write the serial console to FILE.
     #[arg(long, value_name = "FILE")]
     pub serial_log: Option<PathBuf>,
+    /// A raw file the guest sees as a further read-only disk (/dev/vdb,
+    /// then /dev/vdc, ...), e.g. a container image's tar; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub data_disk: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -76,6 +80,15 @@ pub fn run(args: Args) -> Result<()> {
     let mut run = QemuRun::new(Some(args.image.clone()), firmware);
     run.secure_boot = args.secure_boot;
     run.snapshot = args.snapshot;
+    for d in &args.data_disk {
+        if !d.is_file() {
+            return Err(bad_input(format!(
+                "--data-disk {}: no such file",
+                d.display()
+            )));
+        }
+    }
+    run.data_disks = args.data_disk.clone();
     run.memory_mib = args.memory;
     run.ssh_forward_port = (args.ssh_port != 0).then_some(args.ssh_port);
     run.credentials = credentials(&args)?;

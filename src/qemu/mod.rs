@@ -99,6 +99,10 @@ pub struct QemuRun {
     pub secure_boot: bool,
     /// Guest writes go to a temporary overlay (`snapshot=on`).
     pub snapshot: bool,
+    /// Raw files given to the guest as further read-only virtio disks
+    /// (/dev/vdb, /dev/vdc, ...): data for a test, such as a container
+    /// image's tar.
+    pub data_disks: Vec<PathBuf>,
     pub memory_mib: u32,
     /// systemd credentials: name and bytes (see [`check_unit`]).
     pub credentials: Vec<(String, Vec<u8>)>,
@@ -123,6 +127,7 @@ impl QemuRun {
             firmware,
             secure_boot: false,
             snapshot: false,
+            data_disks: Vec::new(),
             // Enough for systemd and docker's daemons in a test boot.
             memory_mib: 1024,
             credentials: Vec::new(),
@@ -293,6 +298,12 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
             qemu_path(image)?
         ));
     }
+    for disk in &run.data_disks {
+        cmd = cmd.arg("-drive").arg(format!(
+            "if=virtio,format=raw,readonly=on,file={}",
+            qemu_path(disk)?
+        ));
+    }
     let fwd = run
         .ssh_forward_port
         .map(|p| format!(",hostfwd=tcp:127.0.0.1:{p}-:22"))
@@ -395,6 +406,7 @@ mod tests {
         r.snapshot = true;
         r.ssh_forward_port = Some(2222);
         r.credentials = vec![("x".into(), b"y".to_vec())];
+        r.data_disks = vec![dir.path().join("data,1.tar")];
         let line = command(&r, Accel::Tcg, dir.path(), false)
             .unwrap()
             .display();
@@ -403,6 +415,10 @@ mod tests {
             "-machine q35",
             "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
             &format!("if=virtio,format=qcow2,file={},snapshot=on", img.display()),
+            &format!(
+                "if=virtio,format=raw,readonly=on,file={}/data,,1.tar",
+                dir.path().display()
+            ),
             "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
             "type=11,value=io.systemd.credential.binary:x=eQ==",
         ] {
