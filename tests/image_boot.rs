@@ -411,6 +411,18 @@ hostkey=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{{print $2}}')
 machineid=$(cat /etc/machine-id)
 case $machineid in *[!0-9a-f]* | '') fail "machine-id '$machineid'" ;; esac
 [ ${{#machineid}} = 32 ] || fail "machine-id '$machineid'"
+# rkt (the stand-in binary, tests/fixtures/standins): its files, units,
+# groups and folders as the container host lays them out.
+rkt version | grep -q '^rkt Version: ' || fail "rkt version: $(rkt version 2>&1)"
+for s in coreos fly kvm; do
+    [ -f /usr/share/rkt/stage1-images/stage1-$s.aci ] || fail "no stage1-$s.aci through /usr/share/rkt"
+done
+systemctl is-active --quiet rkt-gc.timer || fail "rkt-gc.timer is not active"
+systemctl is-active --quiet rkt-metadata.socket || fail "rkt-metadata.socket is not active"
+[ -S /run/rkt/metadata-svc.sock ] || fail "no /run/rkt/metadata-svc.sock"
+getent group rkt >/dev/null && getent group rkt-admin >/dev/null || fail "rkt's groups are missing"
+[ "$(stat -c %a:%U:%G /var/lib/rkt)" = 2750:root:rkt ] || fail "/var/lib/rkt is $(stat -c %a:%U:%G /var/lib/rkt)"
+[ "$(stat -c %a:%U:%G /etc/rkt)" = 2770:root:rkt-admin ] || fail "/etc/rkt is $(stat -c %a:%U:%G /etc/rkt)"
 # With a data disk (a busybox rootfs tar, no network): a container runs.
 docker=none
 if [ -b /dev/vdb ]; then

@@ -130,6 +130,11 @@ fn container_host_tree_and_customisation() {
     let rkt = tree.join("usr/bin/rkt");
     assert!(fs::read_to_string(&rkt).unwrap().contains("rkt stand-in"));
     assert_eq!(mode(&rkt), 0o755);
+    // rkt looks for its stage1 images through /usr/share/rkt.
+    assert_eq!(
+        fs::read_link(tree.join("usr/share/rkt")).unwrap(),
+        Path::new("../lib/rkt")
+    );
     assert_eq!(
         mode(&tree.join("usr/lib/rkt/stage1-images/stage1-coreos.aci")),
         0o644
