@@ -487,8 +487,26 @@ fn boot(
         // tests say it (CRATON_QEMU_ACCEL=kvm runs them under KVM).
         cmd.env(craton::qemu::ACCEL_ENV, "tcg");
     }
-    let out = cmd.output().expect("running craton qemu");
-    let serial = fs::read_to_string(log).unwrap_or_default();
+    let mut out = cmd.output().expect("running craton qemu");
+    let mut serial = fs::read_to_string(log).unwrap_or_default();
+    // Under TCG with two vCPUs the kernel has been seen to die in its own
+    // early init (an int3 Oops while patching code in sched_init_debug,
+    // seconds after start, before any of the image ran): that says nothing
+    // about the image, and the disk is untouched, so such a boot is tried
+    // once more; its log is kept beside the new one.
+    if serial.contains("Kernel panic - not syncing")
+        && !serial.contains("Run /init as init process")
+    {
+        let kept = log.with_extension("early-panic.log");
+        let _ = fs::copy(log, &kept);
+        eprintln!(
+            "{}: the kernel panicked before init (log in {}); booting once more",
+            disk.display(),
+            kept.display()
+        );
+        out = cmd.output().expect("running craton qemu");
+        serial = fs::read_to_string(log).unwrap_or_default();
+    }
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let secs = stderr
         .lines()
