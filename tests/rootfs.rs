@@ -119,6 +119,26 @@ fn container_host_tree_and_customisation() {
         .unwrap();
     assert_eq!(ours, format!("{packaged} $DOCKER_NETWORK_OPTIONS"));
 
+    // flanneld starts only where an options file exists: the image ships
+    // the example, not the file; networkd leaves docker's and flannel's
+    // links alone.
+    assert!(factory.join("flannel/options.env.example").is_file());
+    assert!(!factory.join("flannel/options.env").exists());
+    let flanneld =
+        fs::read_to_string(tree.join("usr/lib/systemd/system/flanneld.service")).unwrap();
+    assert!(flanneld.contains("\nConditionPathExists=|/etc/flannel/options.env\n"));
+    assert!(flanneld.contains("\nConditionPathExists=|/run/flannel/options.env\n"));
+    for (file, name) in [
+        ("50-docker.network", "Name=docker* veth*"),
+        ("50-flannel.network", "Name=flannel*"),
+    ] {
+        let net = fs::read_to_string(tree.join("usr/lib/systemd/network").join(file)).unwrap();
+        assert!(
+            net.contains(name) && net.contains("Unmanaged=yes"),
+            "{file}: {net}"
+        );
+    }
+
     // A file capability set by a maintainer script (iputils-arping's
     // postinst runs setcap) survives the cached copy and the layout. Trixie's
     // ping has none: it relies on net.ipv4.ping_group_range.

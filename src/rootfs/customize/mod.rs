@@ -63,6 +63,9 @@ mod tests {
     use super::*;
     use crate::digest::Sha256;
 
+    const WAIT_ONLINE_LINK: &str =
+        "etc/systemd/system/multi-user.target.wants/systemd-networkd-wait-online.service";
+
     /// The test profile (stand-in artifacts) over a tree with the unit
     /// files its [units] name, then the layout: what the integration test
     /// will check on a real tree, on a small one.
@@ -91,6 +94,13 @@ mod tests {
             fs::write(units.join(u), "[Install]\nWantedBy=multi-user.target\n").unwrap();
         }
         fs::write(units.join("multi-user.target"), "[Unit]\n").unwrap();
+        let link = tree.join(WAIT_ONLINE_LINK);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(
+            "/usr/lib/systemd/system/systemd-networkd-wait-online.service",
+            &link,
+        )
+        .unwrap();
         fs::create_dir_all(tree.join("etc")).unwrap();
         fs::write(tree.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
         fs::write(tree.join("etc/group"), "root:x:0:\n").unwrap();
@@ -109,12 +119,23 @@ mod tests {
                 .unwrap(),
             Path::new("/usr/lib/systemd/system/docker.service")
         );
-        assert!(read("etc/group").contains("\nrkt:x:999:\nrkt-admin:x:998:\n"));
+        assert!(read("etc/group").contains("\ndocker:x:999:\nrkt:x:998:\nrkt-admin:x:997:\n"));
+        // flanneld is enabled (its condition decides at boot); the wait for
+        // "online", enabled here as a maintainer script might, is not.
+        assert!(
+            tree.join("etc/systemd/system/multi-user.target.wants/flanneld.service")
+                .symlink_metadata()
+                .is_ok()
+        );
+        assert!(
+            tree.join(WAIT_ONLINE_LINK).symlink_metadata().is_err(),
+            "systemd-networkd-wait-online is still enabled"
+        );
         assert!(read("usr/lib/os-release").contains("IMAGE_ID=container-host-test\n"));
         assert!(read("etc/shadow").starts_with("root:!*:"));
 
         crate::rootfs::layout::make_immutable(&tree).unwrap();
         assert!(crate::rootfs::layout::outside_usr(&tree).is_empty());
-        assert!(read("usr/share/factory/etc/flannel/options.env").contains("FLANNELD_"));
+        assert!(read("usr/share/factory/etc/flannel/options.env.example").contains("FLANNELD_"));
     }
 }

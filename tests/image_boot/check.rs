@@ -1,0 +1,164 @@
+//! The check that runs inside each booted guest: its shell script (one
+//! marker line of facts, or a failure line), the unit and credentials that
+//! carry it to `craton qemu`, and flannel's configuration as provisioning
+//! would write it.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use super::{CONTAINER_SAYS, FAIL_MARKER, MARKER};
+
+/// The check unit's script: every fact the issue asks for, one marker line.
+pub(crate) fn check_script(usr_partuuid: &str, key: &str) -> String {
+    format!(
+        r#"fail() {{ echo "{FAIL_MARKER}: $*"; systemctl --failed --no-legend --plain; exit 1; }}
+state=$(systemctl is-system-running --wait)
+case $state in running|degraded) ;; *) fail "system is $state" ;; esac
+failed=$(systemctl --failed --no-legend --plain | awk '{{print $1}}' | tr '\n' ' ')
+for u in $failed; do echo "failed unit $u:"; systemctl status --no-pager -n 20 "$u"; done
+set -- $(findmnt -no SOURCE,FSTYPE,OPTIONS /usr)
+[ "$1" = /dev/mapper/usr ] || fail "/usr is mounted from $1"
+usrfs=$2
+case ",$3," in *,ro,*) ;; *) fail "/usr options $3" ;; esac
+st=$(dmsetup status usr)
+case "$st" in *" verity V"*) ;; *) fail "dm-verity status: $st" ;; esac
+data=$(dmsetup table usr | awk '{{print $5}}')
+want=$(lsblk -ndo MAJ:MIN /dev/disk/by-partuuid/{usr_partuuid} | tr -d ' ')
+[ -n "$want" ] && [ "$data" = "$want" ] || fail "verity data device $data, USR-A (PARTUUID {usr_partuuid}) is $want"
+touch /usr/craton-write-test 2>/dev/null && fail "/usr is writable"
+set -- $(findmnt -no SOURCE,FSTYPE,OPTIONS /)
+rootdev=$1
+[ "$2" = ext4 ] || fail "/ is $2"
+case ",$3," in *,rw,*) ;; *) fail "/ options $3" ;; esac
+[ "$(lsblk -ndo PARTLABEL "$rootdev")" = ROOT ] || fail "/ is $rootdev, not ROOT"
+touch /var/craton-write-test || fail "/ is not writable"
+part=$(lsblk -bndo SIZE "$rootdev")
+fsbytes=$(df -B1 --output=size / | tail -n 1 | tr -d ' ')
+slot=$(tr ' ' '\n' </proc/cmdline | grep '^craton.slot=' | cut -d= -f2)
+[ "$slot" = a ] || fail "craton.slot=$slot"
+systemctl is-active --quiet craton-mark-good.service || fail "craton-mark-good.service is not active"
+mkdir -p /run/esp-check
+mount -o ro /dev/disk/by-partlabel/EFI-SYSTEM /run/esp-check || fail "mounting the ESP"
+env=$(grep -E '^(ORDER|A_OK|A_TRY|B_OK|B_TRY)=' /run/esp-check/grub/grubenv | tr '\n' ',')
+umount /run/esp-check
+case ",$env" in *,A_OK=1,A_TRY=0,*) ;; *) fail "grubenv $env" ;; esac
+grep -qxF "{key}" /root/.ssh/authorized_keys || fail "root's authorized_keys lacks the --ssh-key key"
+systemctl is-active --quiet ssh.service || fail "ssh.service is not active"
+for t in rsa ecdsa ed25519; do
+    [ -s /etc/ssh/ssh_host_${{t}}_key ] || fail "no $t host key"
+done
+hostkey=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{{print $2}}')
+machineid=$(cat /etc/machine-id)
+case $machineid in *[!0-9a-f]* | '') fail "machine-id '$machineid'" ;; esac
+[ ${{#machineid}} = 32 ] || fail "machine-id '$machineid'"
+# rkt (the stand-in binary, tests/fixtures/standins): its files, units,
+# groups and folders as the container host lays them out.
+rkt version | grep -q '^rkt Version: ' || fail "rkt version: $(rkt version 2>&1)"
+for s in coreos fly kvm; do
+    [ -f /usr/share/rkt/stage1-images/stage1-$s.aci ] || fail "no stage1-$s.aci through /usr/share/rkt"
+done
+systemctl is-active --quiet rkt-gc.timer || fail "rkt-gc.timer is not active"
+systemctl is-active --quiet rkt-metadata.socket || fail "rkt-metadata.socket is not active"
+[ -S /run/rkt/metadata-svc.sock ] || fail "no /run/rkt/metadata-svc.sock"
+getent group rkt >/dev/null && getent group rkt-admin >/dev/null || fail "rkt's groups are missing"
+[ "$(stat -c %a:%U:%G /var/lib/rkt)" = 2750:root:rkt ] || fail "/var/lib/rkt is $(stat -c %a:%U:%G /var/lib/rkt)"
+[ "$(stat -c %a:%U:%G /etc/rkt)" = 2770:root:rkt-admin ] || fail "/etc/rkt is $(stat -c %a:%U:%G /etc/rkt)"
+# docker: containerd and dockerd run, their data on ROOT (overlay2 on
+# ext4), the socket for the docker group (sysusers.d), and nothing waited
+# for "online".
+systemctl is-active --quiet containerd.service || fail "containerd.service is not active"
+systemctl is-active --quiet docker.service || fail "docker.service is not active"
+info=$(docker info 2>/dev/null | awk -F': ' '/Storage Driver:/{{d=$2}} /Docker Root Dir:/{{r=$2}} END{{print d, r}}')
+[ "$info" = "overlay2 /var/lib/docker" ] || fail "docker info: $info"
+[ "$(findmnt -no FSTYPE -T /var/lib/docker)" = ext4 ] || fail "/var/lib/docker is on $(findmnt -no FSTYPE -T /var/lib/docker)"
+grep -qx 'g docker -' /usr/lib/sysusers.d/craton-profile.conf || fail "no docker group in sysusers.d"
+[ "$(stat -c %G /run/docker.sock)" = docker ] || fail "/run/docker.sock's group is $(stat -c %G /run/docker.sock)"
+[ "$(systemctl is-enabled systemd-networkd-wait-online.service)" = disabled ] || fail "networkd-wait-online is $(systemctl is-enabled systemd-networkd-wait-online.service)"
+[ "$(systemctl show -P ActiveState systemd-networkd-wait-online.service)" = inactive ] || fail "networkd-wait-online ran"
+[ "$(networkctl list --no-legend docker0 | awk '{{print $5}}')" = unmanaged ] || fail "networkd manages docker0: $(networkctl list --no-legend docker0)"
+# flannel: configured (an options file) or not.
+if [ -e /run/flannel/options.env ] || [ -e /etc/flannel/options.env ]; then
+    flannel=on
+    systemctl is-active --quiet flanneld.service || fail "flanneld.service is not active"
+    [ -s /run/flannel/subnet.env ] || fail "no /run/flannel/subnet.env"
+    . /run/flannel/subnet.env
+    up=$(systemctl show -P ActiveEnterTimestampMonotonic flanneld.service)
+    dstart=$(systemctl show -P InactiveExitTimestampMonotonic docker.service)
+    [ "$up" -gt 0 ] && [ "$dstart" -ge "$up" ] || fail "docker started at $dstart, flanneld was ready at $up"
+    grep -qF -- "--bip=$FLANNEL_SUBNET --mtu=$FLANNEL_MTU --ip-masq=false" /run/flannel/docker.env || fail "docker.env: $(cat /run/flannel/docker.env)"
+    [ "$(networkctl list --no-legend flannel.1 | awk '{{print $5}}')" = unmanaged ] || fail "networkd manages flannel.1: $(networkctl list --no-legend flannel.1)"
+else
+    flannel=off
+    [ "$(systemctl show -P ConditionResult flanneld.service)" = no ] || fail "flanneld's condition: $(systemctl show -P ConditionResult flanneld.service)"
+    [ "$(systemctl show -P ActiveState flanneld.service)" = inactive ] || fail "flanneld ran unconfigured"
+    [ ! -e /run/flannel/docker.env ] || fail "docker got flannel options"
+fi
+# docker's bridge as the guest's kernel has it, and as docker has it.
+bridge=$(ip -j addr show dev docker0 | grep -o '"local":"[0-9.]*","prefixlen":[0-9]*' | head -n 1 | sed 's/"local":"\([0-9.]*\)","prefixlen":/\1\//')
+netmtu=$(docker network inspect bridge | sed -n 's/.*"com.docker.network.driver.mtu": "\([0-9]*\)".*/\1/p')
+# A container runs offline from a busybox rootfs tar on the data disk
+# (docker import), and one on the bridge sees its MTU and address.
+docker import - craton-busybox:test </dev/vdb >/dev/null || fail "docker import"
+said=$(docker run --rm --network none craton-busybox:test busybox echo {CONTAINER_SAYS}) || fail "docker run: $said"
+[ "$said" = {CONTAINER_SAYS} ] || fail "docker run printed '$said'"
+ctr=$(docker run --rm craton-busybox:test busybox sh -c 'busybox cat /sys/class/net/eth0/mtu; busybox ip -4 addr show eth0') || fail "docker run on the bridge: $ctr"
+ctrmtu=$(echo "$ctr" | head -n 1)
+ctraddr=$(echo "$ctr" | awk '$1 == "inet" {{print $2}}')
+docker=ran
+echo "{MARKER} docker=$docker flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
+# A boot that a test logs in to over ssh stays up until it is done.
+if [ -e /run/credentials/@system/{WAIT_SSH_CREDENTIAL} ]; then
+    for i in $(seq 600); do [ -e /run/craton-ssh-done ] && break; sleep 1; done
+fi
+"#
+    )
+}
+
+/// The unit that runs the script (Type=simple, after multi-user.target,
+/// output on the serial console, powers off when done: the form of
+/// `craton::qemu::check_unit`) and `extra` credentials, written as files
+/// for `craton qemu --credential-file`, and the public key for `--ssh-key`.
+pub(crate) fn credential_files(
+    dir: &Path,
+    script: &str,
+    key: &str,
+    extra: &[(&str, &[u8])],
+) -> Vec<String> {
+    let key_file = dir.join("authorized.pub");
+    fs::write(&key_file, format!("{key}\n")).unwrap();
+    let mut args = vec!["--ssh-key".to_owned(), key_file.display().to_string()];
+    let mut creds = craton::qemu::check_unit("craton-check", script);
+    creds.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), v.to_vec())));
+    for (name, value) in creds {
+        let file = dir.join(&name);
+        fs::write(&file, value).unwrap();
+        args.push("--credential-file".to_owned());
+        args.push(format!("{name}={}", file.display()));
+    }
+    args
+}
+
+/// The credential whose presence keeps the check's guest up for ssh.
+pub(crate) const WAIT_SSH_CREDENTIAL: &str = "craton-test.wait-ssh";
+/// flannel configured as provisioning would: /run/flannel/options.env,
+/// written at boot by systemd-tmpfiles from the `tmpfiles.extra`
+/// credential (systemd.system-credentials(7); `f~`: base64 content).
+pub(crate) fn flannel_options_credential() -> Vec<u8> {
+    let options = "FLANNELD_ETCD_ENDPOINTS=http://127.0.0.1:2379\nFLANNELD_IFACE=eth0\n";
+    let b64 = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            std::io::Write::write_all(&mut c.stdin.take().unwrap(), options.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    format!(
+        "d /run/flannel 0755 root root -\nf~ /run/flannel/options.env 0644 root root - {}\n",
+        String::from_utf8(b64.stdout).unwrap()
+    )
+    .into_bytes()
+}
