@@ -6,7 +6,8 @@
 //! and the unmodified default profile fails only on the two GitHub artifacts
 //! that this machine cannot download, naming them and --artifact-dir.
 //!
-//! One test function so the cold download happens once per run.
+//! The cold download happens once per run, in one test function; the
+//! etcd-server fragment is resolved beside it (default cache).
 
 mod support;
 
@@ -62,6 +63,36 @@ fn container_host_resolves_fetches_and_names_missing_artifacts() {
         names.iter().any(|n| n.starts_with("linux-image-6.")),
         "no kernel image: {names:?}"
     );
+    // rkt and flannel stay pinned to their upstream release files: the
+    // lock names the real URLs and digests (the stand-ins are tests' only).
+    let v: toml::Value = toml::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    let mut artifacts: Vec<(String, String, String)> = v["artifact"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap().to_owned();
+            (s("name"), s("url"), s("sha256"))
+        })
+        .collect();
+    artifacts.sort();
+    assert_eq!(
+        artifacts,
+        [
+            (
+                "flannel".to_owned(),
+                "https://github.com/flannel-io/flannel/releases/download/v0.27.4/flanneld-amd64"
+                    .to_owned(),
+                "fc1233aac3ad2707d14c9ae42016b5402753f755f0d07cc5c41dc4190e95d299".to_owned()
+            ),
+            (
+                "rkt".to_owned(),
+                "https://github.com/rkt/rkt/releases/download/v1.30.0/rkt-v1.30.0.tar.gz"
+                    .to_owned(),
+                "812b7d80ae66634286df3eb6d954cc99836aebcd79808b9ee2751dfd1f54421c".to_owned()
+            ),
+        ]
+    );
     assert!(
         names.len() > 100,
         "suspiciously small closure: {} packages",
@@ -110,5 +141,69 @@ fn container_host_resolves_fetches_and_names_missing_artifacts() {
         "https://github.com/flannel-io/flannel/releases/download/v0.27.4/flanneld-amd64",
     ] {
         assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+}
+
+/// profiles/etcd-server.toml beside the container host: Debian's etcd
+/// resolves from trixie and its packages hold the unit the fragment enables
+/// and the etcdctl that puts flannel's configuration; flanneld is pointed
+/// at the local etcd (its options file, which is also what starts it).
+#[test]
+fn etcd_server_fragment_brings_debian_etcd() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let profile = work.path().join("etcd.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "schema = 1\nextends = [{:?}, {:?}]\n\n[image]\nname = \"etcd-host\"\n",
+            root.join("tests/container-host-test.toml"),
+            root.join("profiles/etcd-server.toml"),
+        ),
+    )
+    .unwrap();
+    let loaded = craton::profile::load(&profile).unwrap();
+    assert!(loaded.units.enable.iter().any(|u| u == "etcd.service"));
+    assert!(loaded.units.enable.iter().any(|u| u == "docker.service"));
+    let options = loaded
+        .files
+        .iter()
+        .find(|f| f.path == "/etc/flannel/options.env")
+        .expect("the fragment writes flannel's options");
+    assert!(
+        options
+            .content
+            .contains("FLANNELD_ETCD_ENDPOINTS=http://127.0.0.1:2379\n"),
+        "{}",
+        options.content
+    );
+    let ctx = craton::context::Context::new(&craton::context::Options {
+        lock: Some(work.path().join("etcd.lock")),
+        ..craton::context::Options::for_profile(&profile)
+    })
+    .unwrap();
+    let lock = craton::resolve::run(&ctx).unwrap();
+    craton::fetch::run(&ctx, &lock).unwrap();
+    for (package, file) in [
+        ("etcd-server", "./usr/lib/systemd/system/etcd.service"),
+        ("etcd-client", "./usr/bin/etcdctl"),
+    ] {
+        let deb = lock
+            .packages
+            .iter()
+            .find(|p| p.name == package)
+            .unwrap_or_else(|| panic!("{package} is not in the lock"));
+        let out = std::process::Command::new("dpkg-deb")
+            .arg("--contents")
+            .arg(ctx.cache.path_of(&deb.sha256))
+            .output()
+            .unwrap();
+        let list = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            list.lines().any(|l| l.ends_with(file)),
+            "{package} {} has no {file}",
+            deb.version
+        );
+        eprintln!("{package} {}: {file}", deb.version);
     }
 }
