@@ -56,6 +56,12 @@ pub struct Inputs {
     pub initrd: Vec<String>,
     /// repository name -> "suite suite ... / component component ..."
     pub repositories: BTreeMap<String, String>,
+    /// `[packages] path-exclude` and `path-include` as the build applies
+    /// them (craton's defaults included): they decide the base tree.
+    #[serde(default)]
+    pub path_exclude: Vec<String>,
+    #[serde(default)]
+    pub path_include: Vec<String>,
 }
 
 /// One locked package.
@@ -104,6 +110,8 @@ impl Inputs {
             tools,
             initrd,
             repositories,
+            path_exclude: sorted(&profile.packages.paths.exclude),
+            path_include: sorted(&profile.packages.paths.include),
         }
     }
 }
@@ -203,6 +211,20 @@ impl Lock {
             "[packages] exclude",
             &want.exclude,
             &self.inputs.exclude,
+            &mut out,
+        );
+        diff_lists(
+            "pattern",
+            "[packages] path-exclude",
+            &want.path_exclude,
+            &self.inputs.path_exclude,
+            &mut out,
+        );
+        diff_lists(
+            "pattern",
+            "[packages] path-include",
+            &want.path_include,
+            &self.inputs.path_include,
             &mut out,
         );
         for t in want.tools.iter().filter(|t| !self.inputs.tools.contains(t)) {

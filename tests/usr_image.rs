@@ -8,6 +8,8 @@
 
 mod support;
 
+use craton::profile::DEFAULT_USR_COMPRESSION;
+
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -188,6 +190,7 @@ fn same_tree_gives_the_same_bytes() {
             tools(),
             &t1,
             fs_kind,
+            DEFAULT_USR_COMPRESSION,
             &work.path().join("a.img"),
             &seed,
             EPOCH,
@@ -197,6 +200,7 @@ fn same_tree_gives_the_same_bytes() {
             tools(),
             &t2,
             fs_kind,
+            DEFAULT_USR_COMPRESSION,
             &work.path().join("b.img"),
             &seed,
             EPOCH,
@@ -215,6 +219,7 @@ fn same_tree_gives_the_same_bytes() {
             tools(),
             &t1,
             fs_kind,
+            DEFAULT_USR_COMPRESSION,
             &work.path().join("c.img"),
             &Sha256::of(b"other"),
             EPOCH,
@@ -241,7 +246,16 @@ fn real_usr_builds_verifies_and_checks() {
     for fs_kind in [UsrFilesystem::Erofs, UsrFilesystem::Ext4] {
         let out = work.path().join(format!("usr-{fs_kind:?}.img"));
         let start = Instant::now();
-        let image = usr::make(tools(), &tree, fs_kind, &out, &seed, EPOCH).unwrap();
+        let image = usr::make(
+            tools(),
+            &tree,
+            fs_kind,
+            DEFAULT_USR_COMPRESSION,
+            &out,
+            &seed,
+            EPOCH,
+        )
+        .unwrap();
         eprintln!(
             "{fs_kind:?}: filesystem {} bytes, total {} bytes, {:.1}s, root hash {}",
             image.fs_size,
@@ -253,7 +267,16 @@ fn real_usr_builds_verifies_and_checks() {
         if fs_kind == UsrFilesystem::Erofs {
             // mkfs.erofs compresses on several threads: the bytes must not
             // depend on their timing.
-            let again = usr::make(tools(), &tree, fs_kind, &out, &seed, EPOCH).unwrap();
+            let again = usr::make(
+                tools(),
+                &tree,
+                fs_kind,
+                DEFAULT_USR_COMPRESSION,
+                &out,
+                &seed,
+                EPOCH,
+            )
+            .unwrap();
             assert_eq!(again.verity, image.verity, "two erofs builds differ");
         }
         fs::remove_file(&out).unwrap();

@@ -5,6 +5,7 @@
 //!   Debian's compressions).
 //! - `unpack`: unpacks .debs natively into a tree, in parallel, as
 //!   `dpkg --unpack` leaves files.
+//! - `filter`: dpkg-style path excludes and includes for unpacking.
 //! - `dpkgdb`: registers unpacked packages in dpkg's database, so that
 //!   `dpkg --configure` can take over.
 //!
@@ -13,7 +14,9 @@
 
 pub mod archive;
 pub mod dpkgdb;
+pub mod filter;
 pub mod unpack;
 
 pub use archive::Deb;
-pub use unpack::{DebInput, unpack_all};
+pub use filter::PathFilter;
+pub use unpack::{DebInput, unpack_all, unpack_filtered};

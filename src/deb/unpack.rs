@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 
 use super::archive::Deb;
+use super::filter::PathFilter;
 use crate::repo::deb822;
 
 /// The merged-/usr links, made before any package as debootstrap does
@@ -134,6 +135,17 @@ type Outcome = Result<(Unpacked, Vec<DirMeta>)>;
 /// Unpacks `debs` into `tree` using up to `jobs` threads and returns one
 /// record per package, in the order of `debs`.
 pub fn unpack_all(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<Vec<Unpacked>> {
+    unpack_filtered(tree, debs, jobs, &PathFilter::default())
+}
+
+/// [`unpack_all`], leaving out the paths that `filter` skips (they stay in
+/// the package's file list, as dpkg keeps filtered paths).
+pub fn unpack_filtered(
+    tree: &Path,
+    debs: &[DebInput],
+    jobs: usize,
+    filter: &PathFilter,
+) -> Result<Vec<Unpacked>> {
     fs::create_dir_all(tree).with_context(|| format!("creating {}", tree.display()))?;
     merge_usr(tree)?;
     let claims = Claims::default();
@@ -155,7 +167,7 @@ pub fn unpack_all(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<Vec<Unp
                         break;
                     }
                     let d = &debs[i];
-                    let r = unpack_one(tree, d, &claims).with_context(|| {
+                    let r = unpack_one(tree, d, &claims, filter).with_context(|| {
                         format!("unpacking {} {} ({})", d.name, d.version, d.path.display())
                     });
                     if r.is_err() {
@@ -212,7 +224,12 @@ fn merge_usr(tree: &Path) -> Result<()> {
     Ok(())
 }
 
-fn unpack_one(tree: &Path, deb: &DebInput, claims: &Claims) -> Result<(Unpacked, Vec<DirMeta>)> {
+fn unpack_one(
+    tree: &Path,
+    deb: &DebInput,
+    claims: &Claims,
+    filter: &PathFilter,
+) -> Result<(Unpacked, Vec<DirMeta>)> {
     let d = Deb::open(&deb.path)?;
     let mut control_files = control_members(&d)?;
     let Some(i) = control_files.iter().position(|m| m.name == "control") else {
@@ -261,6 +278,10 @@ fn unpack_one(tree: &Path, deb: &DebInput, claims: &Claims) -> Result<(Unpacked,
             continue; // "./": the root, already "/." in the list
         };
         let list = format!("/{}", comps.join("/"));
+        if filter.skips(&list) {
+            paths.push(list);
+            continue;
+        }
         let parent = resolve_dir(tree, parents).with_context(|| format!("placing {list}"))?;
         let mut dst = parent.join(name);
         if kind.is_dir() {
@@ -290,6 +311,12 @@ fn unpack_one(tree: &Path, deb: &DebInput, claims: &Claims) -> Result<(Unpacked,
                 .with_context(|| format!("hard link {list} has no target"))?;
             let target = format!("/{}", components(&target)?.join("/"));
             let Some(src) = written.get(&target) else {
+                if filter.skips(&target) {
+                    bail!(
+                        "hard link {list} points at {target}, which the path filter leaves out: \
+                         exclude both or neither"
+                    );
+                }
                 bail!("hard link {list} points at {target}, not earlier in this package");
             };
             remove_existing(&dst)?;

@@ -309,3 +309,62 @@ fn parses_conffiles_with_flags() {
     );
     assert!(parse_conffiles("etc/x\n").is_err());
 }
+
+/// The path filter leaves excluded files out (documentation, manual pages)
+/// and keeps included ones (the copyright file, its folder made for it);
+/// the package's file list still names them all, as dpkg's does.
+#[test]
+fn path_filter_leaves_out_what_it_excludes() {
+    let dir = tempfile::tempdir().unwrap();
+    let deb = dpkg_deb(dir.path(), "docs", "", |root| {
+        for (p, text) in [
+            ("usr/bin/tool", "tool"),
+            ("usr/share/doc/docs/copyright", "licence"),
+            ("usr/share/doc/docs/changelog.gz", "changes"),
+            ("usr/share/man/man1/tool.1.gz", "manual"),
+            ("usr/share/locale/de/LC_MESSAGES/tool.mo", "übersetzt"),
+        ] {
+            let f = root.join(p);
+            fs::create_dir_all(f.parent().unwrap()).unwrap();
+            fs::write(f, text).unwrap();
+        }
+    });
+    let filter = PathFilter::new(
+        crate::profile::DEFAULT_PATH_EXCLUDE
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        crate::profile::DEFAULT_PATH_INCLUDE
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    )
+    .unwrap();
+    let tree = dir.path().join("t");
+    let un = unpack_filtered(&tree, &[deb], 1, &filter).unwrap();
+    assert_eq!(
+        fs::read_to_string(tree.join("usr/bin/tool")).unwrap(),
+        "tool"
+    );
+    assert_eq!(
+        fs::read_to_string(tree.join("usr/share/doc/docs/copyright")).unwrap(),
+        "licence"
+    );
+    for gone in [
+        "usr/share/doc/docs/changelog.gz",
+        "usr/share/man/man1",
+        "usr/share/locale/de",
+    ] {
+        assert!(!tree.join(gone).exists(), "{gone} was unpacked");
+    }
+    for listed in [
+        "/usr/share/doc/docs/changelog.gz",
+        "/usr/share/man/man1/tool.1.gz",
+        "/usr/share/doc/docs/copyright",
+    ] {
+        assert!(
+            un[0].paths.iter().any(|p| p == listed),
+            "{listed} not listed"
+        );
+    }
+}

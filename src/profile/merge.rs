@@ -21,7 +21,7 @@ use super::raw::{
     self, List, RawArtifact, RawFile, RawGroup, RawInlineFile, RawRepository, RawUser,
 };
 use super::source::{At, FileId, Files, SourceFile, Src, join_beside, normalize};
-use super::{Platform, UsrB, UsrFilesystem};
+use super::{Platform, UsrB, UsrCompression, UsrFilesystem};
 use crate::error::bad_input;
 use crate::partition::Mib;
 
@@ -35,6 +35,10 @@ pub(super) struct Merged {
     pub repositories: Vec<(FileId, Spanned<RawRepository>)>,
     pub include: Vec<Src<String>>,
     pub exclude: Vec<Src<String>>,
+    /// `None` until a file sets `[packages] path-exclude` (then craton's
+    /// default filter is not used); the same for path-include.
+    pub path_exclude: Option<Vec<Src<String>>>,
+    pub path_include: Option<Vec<Src<String>>>,
     pub artifacts: Vec<(FileId, Spanned<RawArtifact>)>,
     pub initrd_packages: Vec<Src<String>>,
     pub initrd_modules: Vec<Src<String>>,
@@ -48,6 +52,7 @@ pub(super) struct Merged {
     pub oem_mib: Option<Src<Mib>>,
     pub root_mib: Option<Src<Mib>>,
     pub usr_filesystem: Option<Src<UsrFilesystem>>,
+    pub usr_compression: Option<Src<UsrCompression>>,
     pub usr_b: Option<Src<UsrB>>,
     pub timeout_secs: Option<Src<i64>>,
     pub boot_kernel_args: Vec<Src<String>>,
@@ -167,6 +172,20 @@ impl Merged {
         if let Some(p) = raw.packages {
             append(&mut self.include, id, p.include);
             append(&mut self.exclude, id, p.exclude);
+            if p.path_exclude.is_some() {
+                append(
+                    self.path_exclude.get_or_insert_with(Vec::new),
+                    id,
+                    p.path_exclude,
+                );
+            }
+            if p.path_include.is_some() {
+                append(
+                    self.path_include.get_or_insert_with(Vec::new),
+                    id,
+                    p.path_include,
+                );
+            }
         }
         self.apply_artifacts(files, id, raw.artifact.unwrap_or_default())?;
         if let Some(list) = raw.tools.and_then(|t| t.packages) {
@@ -192,6 +211,7 @@ impl Merged {
             over(&mut self.oem_mib, id, d.oem_mib);
             over(&mut self.root_mib, id, d.root_mib);
             over(&mut self.usr_filesystem, id, d.usr_filesystem);
+            over(&mut self.usr_compression, id, d.usr_compression);
             over(&mut self.usr_b, id, d.usr_b);
         }
         if let Some(b) = raw.boot {

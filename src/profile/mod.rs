@@ -63,6 +63,8 @@ pub const ARTIFACT_DESTINATION_ROOTS: &[&str] = &["usr", "etc"];
 /// ESP size: shim, GRUB and a kernel plus initrd for each of two slots
 /// (docs/architecture.md's disk table), with room for larger kernels later.
 pub const DEFAULT_ESP_MIB: Mib = Mib(256);
+/// `[disk] usr-compression` when unset (docs/performance.md has why).
+pub const DEFAULT_USR_COMPRESSION: UsrCompression = UsrCompression::Lz4;
 /// BIOS boot partition: GRUB's i386-pc core.img measured 157 KB; one 1 MiB
 /// alignment unit more leaves room for extra GRUB modules.
 pub const DEFAULT_BIOS_BOOT_MIB: Mib = Mib(2);
@@ -268,7 +270,25 @@ pub struct PackageSet {
     pub include: Vec<String>,
     /// Packages never to install.
     pub exclude: Vec<String>,
+    /// Packaged paths left out of the image (`path-exclude`,
+    /// `path-include`; [`DEFAULT_PATH_EXCLUDE`] unless the profile says).
+    pub paths: crate::deb::PathFilter,
 }
+
+/// What the image leaves out of its packages when the profile does not say
+/// (`[packages] path-exclude`): documentation, manual and info pages, and
+/// message translations, as mkosi's and Flatcar's images do. Kept by
+/// [`DEFAULT_PATH_INCLUDE`]: each package's copyright file (its licence).
+pub const DEFAULT_PATH_EXCLUDE: &[&str] = &[
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/info/*",
+    "/usr/share/locale/*",
+    "/usr/share/lintian/*",
+];
+
+/// What `path-include` keeps by default: the licences.
+pub const DEFAULT_PATH_INCLUDE: &[&str] = &["/usr/share/doc/*/copyright"];
 
 /// One [[artifact]]: a pinned upstream file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,6 +345,8 @@ pub struct Disk {
     pub oem: Mib,
     pub root: Mib,
     pub usr_filesystem: UsrFilesystem,
+    /// How an erofs /usr is compressed ([disk] usr-compression).
+    pub usr_compression: UsrCompression,
     /// What USR-B holds in a new image ([disk] usr-b).
     pub usr_b: UsrB,
 }
@@ -359,6 +381,33 @@ impl UsrFilesystem {
         match self {
             UsrFilesystem::Erofs => "erofs",
             UsrFilesystem::Ext4 => "ext4",
+        }
+    }
+}
+
+/// How an erofs /usr is compressed; `[disk] usr-compression` names it.
+/// Each takes the level and physical cluster size that docs/performance.md
+/// measured on the container host's /usr; Debian's 6.12 kernel reads all
+/// three (CONFIG_EROFS_FS_ZIP, _ZIP_LZMA, _ZIP_ZSTD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UsrCompression {
+    /// lz4, 64 KiB clusters: the fastest to make and to read, the largest.
+    Lz4,
+    /// zstd level 6, 128 KiB clusters.
+    Zstd,
+    /// LZMA (xz) level 1, 64 KiB clusters: the smallest.
+    Lzma,
+}
+
+impl UsrCompression {
+    /// mkfs.erofs's options (erofs-utils 1.8: `-z`, `-C`, `-E`); tail
+    /// packing inlines each file's last partial block with its inode.
+    pub fn mkfs_erofs_args(self) -> &'static [&'static str] {
+        match self {
+            UsrCompression::Lz4 => &["-zlz4", "-C65536", "-Eztailpacking"],
+            UsrCompression::Zstd => &["-zzstd,level=6", "-C131072", "-Eztailpacking"],
+            UsrCompression::Lzma => &["-zlzma,level=1", "-C65536", "-Eztailpacking"],
         }
     }
 }

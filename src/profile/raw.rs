@@ -17,7 +17,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::source::{At, FileId, Files, toml_error};
-use super::{Archive, Platform, SCHEMA_VERSION, UsrB, UsrFilesystem};
+use super::{Archive, Platform, SCHEMA_VERSION, UsrB, UsrCompression, UsrFilesystem};
 use crate::partition::Mib;
 
 /// A list of strings with the span of the list and of each item.
@@ -76,6 +76,8 @@ pub(super) struct RawRepository {
 pub(super) struct RawPackages {
     pub include: Option<List>,
     pub exclude: Option<List>,
+    pub path_exclude: Option<List>,
+    pub path_include: Option<List>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -128,6 +130,8 @@ pub(super) struct RawDisk {
     pub root_mib: Option<Spanned<Mib>>,
     #[serde(default, deserialize_with = "by_name")]
     pub usr_filesystem: Option<Spanned<UsrFilesystem>>,
+    #[serde(default, deserialize_with = "by_name")]
+    pub usr_compression: Option<Spanned<UsrCompression>>,
     #[serde(default, deserialize_with = "by_name")]
     pub usr_b: Option<Spanned<UsrB>>,
 }

@@ -205,6 +205,7 @@ fn defaults_fill_what_is_not_set() {
             oem: DEFAULT_OEM_MIB,
             root: DEFAULT_ROOT_MIB,
             usr_filesystem: UsrFilesystem::Erofs,
+            usr_compression: DEFAULT_USR_COMPRESSION,
             usr_b: UsrB::Empty,
         }
     );

@@ -17,9 +17,9 @@ use super::raw::{List, RawRepository};
 use super::source::{At, FileId, Files, Src, join_beside, normalize};
 use super::{
     Archive, Boot, DEFAULT_BIOS_BOOT_MIB, DEFAULT_COMPONENTS, DEFAULT_ESP_MIB, DEFAULT_OEM_MIB,
-    DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS, DEFAULT_USR_MIB, Disk, Image,
-    Initrd, Keyring, PackageSet, Platform, PlatformSettings, Profile, RESERVED_OS_RELEASE_KEYS,
-    Repository, Tools, UsrB, UsrFilesystem,
+    DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS, DEFAULT_USR_COMPRESSION,
+    DEFAULT_USR_MIB, Disk, Image, Initrd, Keyring, PackageSet, Platform, PlatformSettings, Profile,
+    RESERVED_OS_RELEASE_KEYS, Repository, Tools, UsrB, UsrFilesystem,
 };
 
 /// The root file: messages about what is missing after merging name it.
@@ -28,7 +28,8 @@ const ROOT: FileId = 0;
 pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Profile> {
     let image = image(files, &m)?;
     let repositories = repositories(files, &m.repositories)?;
-    let packages = packages(files, &m.include, &m.exclude)?;
+    let mut packages = packages(files, &m.include, &m.exclude)?;
+    packages.paths = path_filter(files, m.path_exclude.as_deref(), m.path_include.as_deref())?;
     let artifacts = super::artifact::artifacts(files, &m.artifacts)?;
     let initrd = Initrd {
         packages: package_list(files, "[initrd] packages", &m.initrd_packages)?,
@@ -278,7 +279,37 @@ fn packages(files: &Files, include: &[Src<String>], exclude: &[Src<String>]) -> 
     Ok(PackageSet {
         include: included,
         exclude: excluded,
+        paths: crate::deb::PathFilter::default(),
     })
+}
+
+/// `[packages] path-exclude` and `path-include`, each checked, or craton's
+/// defaults for the list no profile file sets.
+fn path_filter(
+    files: &Files,
+    exclude: Option<&[Src<String>]>,
+    include: Option<&[Src<String>]>,
+) -> Result<crate::deb::PathFilter> {
+    let list =
+        |label: &str, items: Option<&[Src<String>]>, default: &[&str]| -> Result<Vec<String>> {
+            match items {
+                None => Ok(default.iter().map(|s| (*s).to_owned()).collect()),
+                Some(items) => checked_list(files, label, items, |p| {
+                    crate::deb::filter::check_pattern(p).map_err(|e| e.to_string())
+                }),
+            }
+        };
+    let exclude = list(
+        "[packages] path-exclude",
+        exclude,
+        super::DEFAULT_PATH_EXCLUDE,
+    )?;
+    let include = list(
+        "[packages] path-include",
+        include,
+        super::DEFAULT_PATH_INCLUDE,
+    )?;
+    Ok(crate::deb::PathFilter { exclude, include })
 }
 
 /// Package names in order, each checked, repeats dropped (a child listing
@@ -345,6 +376,7 @@ fn disk(m: &Merged) -> Disk {
         oem: value_or(&m.oem_mib, DEFAULT_OEM_MIB),
         root: value_or(&m.root_mib, DEFAULT_ROOT_MIB),
         usr_filesystem: value_or(&m.usr_filesystem, UsrFilesystem::Erofs),
+        usr_compression: value_or(&m.usr_compression, DEFAULT_USR_COMPRESSION),
         usr_b: value_or(&m.usr_b, UsrB::Empty),
     }
 }

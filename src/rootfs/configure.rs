@@ -24,8 +24,8 @@ use anyhow::{Context, Result, bail};
 
 use super::chroot::ChrootMounts;
 use super::order::{self, Relations};
-use crate::deb::dpkgdb;
 use crate::deb::unpack::{self, DebInput};
+use crate::deb::{PathFilter, dpkgdb};
 use crate::process::Cmd;
 use crate::signal;
 
@@ -41,8 +41,9 @@ const STAGE_DIR: &str = "var/cache/craton-debs";
 /// is complete), and keep the packaged conffiles (there are no local ones).
 const DPKG_OPTS: &[&str] = &["--force-unsafe-io", "--force-confdef", "--force-confold"];
 
-/// Installs and configures `debs` into the empty folder `tree`.
-pub fn install(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<()> {
+/// Installs and configures `debs` into the empty folder `tree`, leaving
+/// out what `filter` skips (craton's unpacker and dpkg both apply it).
+pub fn install(tree: &Path, debs: &[DebInput], filter: &PathFilter, jobs: usize) -> Result<()> {
     let rels = debs
         .iter()
         .map(|d| order::read_relations(&d.path))
@@ -59,7 +60,17 @@ pub fn install(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<()> {
     );
 
     signal::check()?;
-    unpack::unpack_all(tree, &ess, jobs).context("unpacking the essential packages")?;
+    unpack::unpack_filtered(tree, &ess, jobs, filter)
+        .context("unpacking the essential packages")?;
+    if !filter.is_empty() {
+        // dpkg unpacks the essential packages once more (below).
+        crate::files::tree::write_file(
+            tree,
+            &format!("/{}", crate::deb::filter::DPKG_CFG),
+            filter.dpkg_cfg().as_bytes(),
+            0o644,
+        )?;
+    }
     dpkgdb::register(tree, &[]).context("creating dpkg's database")?;
 
     let _mounts = ChrootMounts::new(tree)?;
@@ -72,7 +83,8 @@ pub fn install(tree: &Path, debs: &[DebInput], jobs: usize) -> Result<()> {
     }
 
     signal::check()?;
-    let unpacked = unpack::unpack_all(tree, &rest, jobs).context("unpacking the packages")?;
+    let unpacked =
+        unpack::unpack_filtered(tree, &rest, jobs, filter).context("unpacking the packages")?;
     dpkgdb::register(tree, &unpacked).context("registering the packages with dpkg")?;
 
     let rest_names: BTreeSet<String> = rest.iter().map(|d| d.name.clone()).collect();

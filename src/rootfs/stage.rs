@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result};
 
 use super::{configure, customize, layout};
 use crate::context::Build;
-use crate::deb::DebInput;
+use crate::deb::{DebInput, PathFilter};
 use crate::digest::Sha256;
 use crate::files::{TempTree, cached_tree};
 use crate::lock::Lock;
@@ -35,9 +35,26 @@ pub struct RootfsTree {
     pub base_reused: bool,
 }
 
-/// The cache key of the base tree.
+/// The cache key of the base tree: its packages and the path filter they
+/// were unpacked with.
 pub fn base_key(lock: &Lock) -> Sha256 {
-    crate::lock::set_digest("base", BASE_RECIPE, &lock.packages)
+    let packages = crate::lock::set_digest("base", BASE_RECIPE, &lock.packages);
+    let filter = format!(
+        "{}\nexclude {:?}\ninclude {:?}\n",
+        packages.to_hex(),
+        lock.inputs.path_exclude,
+        lock.inputs.path_include
+    );
+    Sha256::of(filter.as_bytes())
+}
+
+/// The path filter the lock was made with (the profile's, as `--locked`
+/// or re-resolving made sure).
+fn path_filter(lock: &Lock) -> PathFilter {
+    PathFilter {
+        exclude: lock.inputs.path_exclude.clone(),
+        include: lock.inputs.path_include.clone(),
+    }
 }
 
 /// The stage: the cached base tree (built if missing), copied, customised,
@@ -55,7 +72,7 @@ pub fn run(b: &Build) -> Result<RootfsTree> {
             .iter()
             .map(|p| DebInput::locked(p, &ctx.cache))
             .collect();
-        configure::install(tmp, &debs, ctx.jobs)
+        configure::install(tmp, &debs, &path_filter(lock), ctx.jobs)
     })?;
     if !base.reused {
         tracing::info!(

@@ -21,18 +21,11 @@ use anyhow::{Context, Result, bail};
 use super::verity::{self, BLOCK_SIZE, VerityInfo};
 use crate::digest::Sha256;
 use crate::files::TempFile;
-use crate::profile::UsrFilesystem;
+use crate::profile::{UsrCompression, UsrFilesystem};
 use crate::tools::ToolsTree;
 
 /// Filesystem label of the /usr image (at most 15 bytes for erofs, 16 for ext4).
 pub const LABEL: &str = "usr";
-/// erofs compression: lz4 with tail packing (Debian's 6.12 kernel has
-/// CONFIG_EROFS_FS_ZIP, which brings lz4, and ztailpacking needs 5.17+).
-/// Measured on the container-host /usr (554 MB of files, 2 CPUs): none 573 MB
-/// in 2.5 s; lz4 376 MB in 4.2 s; lz4 + ztailpacking 371 MB; lz4hc 352 MB
-/// but in 69 s (lz4hc,level=6 no faster); lzma 274 MB in ~7 min. lz4 also
-/// decompresses fastest at boot.
-const EROFS_COMPRESSION: &[&str] = &["-zlz4", "-Eztailpacking"];
 /// ext4 inode size: 256 bytes leaves room for inline xattrs (file capabilities)
 /// and nanosecond timestamps (mke2fs.conf(5) default for ext4).
 const EXT4_INODE_SIZE: u64 = 256;
@@ -100,6 +93,7 @@ pub fn make(
     tools: &ToolsTree,
     tree: &Path,
     fs: UsrFilesystem,
+    compression: UsrCompression,
     out: &Path,
     seed: &Sha256,
     epoch: u64,
@@ -111,7 +105,7 @@ pub fn make(
     let d = Derived::new(seed);
     let tmp = TempFile::beside(out)?;
     match fs {
-        UsrFilesystem::Erofs => mkfs_erofs(tools, &usr, tmp.path(), &d, epoch)?,
+        UsrFilesystem::Erofs => mkfs_erofs(tools, &usr, compression, tmp.path(), &d, epoch)?,
         UsrFilesystem::Ext4 => mkfs_ext4(tools, &usr, tmp.path(), &d, epoch)?,
     }
     // mkfs may have replaced the file: open it again by name.
@@ -146,7 +140,14 @@ pub fn make(
     })
 }
 
-fn mkfs_erofs(tools: &ToolsTree, usr: &Path, image: &Path, d: &Derived, epoch: u64) -> Result<()> {
+fn mkfs_erofs(
+    tools: &ToolsTree,
+    usr: &Path,
+    compression: UsrCompression,
+    image: &Path,
+    d: &Derived,
+    epoch: u64,
+) -> Result<()> {
     tools
         .cmd("mkfs.erofs")?
         .arg("--quiet")
@@ -157,7 +158,7 @@ fn mkfs_erofs(tools: &ToolsTree, usr: &Path, image: &Path, d: &Derived, epoch: u
         .arg(format!("-T{epoch}"))
         .arg(format!("-U{}", verity::format_uuid(&d.fs_uuid)))
         .args(["-L", LABEL])
-        .args(EROFS_COMPRESSION)
+        .args(compression.mkfs_erofs_args())
         .arg(image)
         .arg(usr)
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
@@ -276,6 +277,7 @@ mod tests {
             &tools,
             &dir.path().join("empty"),
             UsrFilesystem::Erofs,
+            UsrCompression::Lz4,
             &out,
             &Sha256::of(b"s"),
             0,
@@ -289,6 +291,7 @@ mod tests {
             &tools,
             &dir.path().join("tree"),
             UsrFilesystem::Erofs,
+            UsrCompression::Lz4,
             &out,
             &Sha256::of(b"s"),
             0,

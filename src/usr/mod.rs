@@ -23,6 +23,7 @@ pub fn run(b: &Build, tree: &RootfsTree) -> Result<UsrImage> {
         &b.tools,
         &tree.path,
         b.profile().disk.usr_filesystem,
+        b.profile().disk.usr_compression,
         &b.work("usr.img"),
         &b.seed,
         b.epoch,
