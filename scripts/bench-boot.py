@@ -7,8 +7,9 @@ A probe unit reaches the guest as two systemd credentials (SMBIOS type 11,
 systemd.system-credentials(7)): the unit (systemd.extra-unit.*) and a
 multi-user.target drop-in that wants it. It is Type=simple, so it never
 holds up the boot it measures; it waits for `systemctl is-system-running
---wait`, then prints `systemd-analyze time`, `blame` and `critical-chain`
-between marker lines on the serial console and powers the guest off.
+--wait`, then prints `systemd-analyze time`, `blame`, `critical-chain` and
+CPU time by unit between marker lines on the second serial port (a file on
+the host) and powers the guest off.
 
 Usage: bench-boot.py ROUNDS TIMEOUT LOGDIR NAME=IMAGE [NAME=IMAGE ...]
 Images are booted alternately, ROUNDS times each."""
@@ -30,6 +31,27 @@ OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 QEMU = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max",
         "-m", "2048", "-smp", "2", "-nographic", "-no-reboot", "-snapshot"]
 
+# The probe's script reaches the guest as a credential of its own, so it
+# needs no quoting for a unit file. Per-unit CPU time (cgroup accounting)
+# says where a CPU-bound TCG boot spends its two vCPUs; /proc/stat's first
+# line against the uptime says how busy they were.
+PROBE_SCRIPT = r"""state=$(systemctl is-system-running --wait)
+echo "BENCH-RUNNING $state"
+echo BENCH-TIME-BEGIN; systemd-analyze time; echo BENCH-TIME-END
+echo BENCH-BLAME-BEGIN; systemd-analyze blame --no-pager | grep -v '[.]device$' | head -n 25; echo BENCH-BLAME-END
+echo BENCH-CHAIN-BEGIN; systemd-analyze critical-chain --no-pager; echo BENCH-CHAIN-END
+echo BENCH-CPU-BEGIN
+systemctl show -p Id -p CPUUsageNSec '*' | awk -F= '/^CPUUsageNSec=/ && $2 ~ /^[0-9]+$/ {c=$2} /^Id=/ {id=$2} /^$/ {if (c>0) printf "%8.2fs %s\n", c/1e9, id; c=0}' | sort -rn | head -n 25
+echo "uptime $(cut -d' ' -f1 /proc/uptime)s; $(head -n1 /proc/stat)"
+echo BENCH-CPU-END
+echo BENCH-MODULES-BEGIN
+awk '{n++; b+=$2} END {printf "%d modules loaded, %.1f MB in memory\n", n, b/1e6}' /proc/modules
+sort -k2 -rn /proc/modules | awk 'NR<=12 {printf "%8.0f kB %s\n", $2/1e3, $1}'
+echo BENCH-MODULES-END
+systemctl --failed --no-legend --plain
+echo BENCH-DONE
+"""
+
 PROBE = r"""[Unit]
 Description=craton boot benchmark probe
 After=multi-user.target
@@ -38,8 +60,9 @@ After=multi-user.target
 Type=simple
 StandardOutput=tty
 StandardError=inherit
-TTYPath=/dev/ttyS0
-ExecStart=/bin/sh -c 'state=$$(systemctl is-system-running --wait); echo "BENCH-RUNNING $$state"; echo BENCH-TIME-BEGIN; systemd-analyze time; echo BENCH-TIME-END; echo BENCH-BLAME-BEGIN; systemd-analyze blame --no-pager | head -n 20; echo BENCH-BLAME-END; echo BENCH-CHAIN-BEGIN; systemd-analyze critical-chain --no-pager; echo BENCH-CHAIN-END; systemctl --failed --no-legend --plain; echo BENCH-DONE'
+TTYPath=/dev/ttyS1
+ImportCredential=craton-bench.sh
+ExecStart=/bin/sh ${CREDENTIALS_DIRECTORY}/craton-bench.sh
 ExecStopPost=/bin/systemctl poweroff --no-block
 """
 
@@ -73,12 +96,17 @@ def section(text, name):
 def boot(name, image, timeout, log):
     vars_copy = log + ".vars.fd"
     shutil.copy(OVMF_VARS, vars_copy)
-    cmd = QEMU + [
+    probe_log = log + ".probe"
+    # The probe writes to a second serial port of its own: on the console
+    # (ttyS0) agetty's vhangup() at its start cuts off a writer that opened
+    # the tty before it, and the console's messages would interleave.
+    cmd = QEMU + ["-serial", "mon:stdio", "-serial", f"file:{probe_log}",
         "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
         "-drive", f"if=pflash,format=raw,file={vars_copy}",
         "-drive", f"file={image},format=raw,if=virtio",
         "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
     ]
+    cmd += credential("craton-bench.sh", PROBE_SCRIPT)
     cmd += credential("systemd.extra-unit.craton-bench.service", PROBE)
     cmd += credential("systemd.unit-dropin.multi-user.target", "[Unit]\nWants=craton-bench.service\n")
     t0 = time.monotonic()
@@ -88,21 +116,18 @@ def boot(name, image, timeout, log):
     with open(log, "w") as f:
         f.write("CMD: " + " ".join(c if len(c) < 200 else c[:60] + "..." for c in cmd) + "\n")
         while time.monotonic() - t0 < timeout:
-            r, _, _ = select.select([p.stdout], [], [], 1)
+            r, _, _ = select.select([p.stdout], [], [], 0.2)
             if r:
                 d = os.read(p.stdout.fileno(), 65536)
-                if not d:
-                    break
-                now = time.monotonic() - t0
-                chunk = d.decode("utf-8", "replace")
-                f.write(f"[{now:8.2f}] " + chunk)
-                f.flush()
-                text += chunk
-                if running_at is None and re.search(r"^BENCH-RUNNING ", text, re.M):
-                    running_at = now
-                if "BENCH-DONE" in text:
-                    break
-            if p.poll() is not None:
+                if d:
+                    f.write(f"[{time.monotonic() - t0:8.2f}] " + d.decode("utf-8", "replace"))
+                    f.flush()
+            if os.path.exists(probe_log):
+                with open(probe_log, errors="replace") as pl:
+                    text = pl.read()
+            if running_at is None and re.search(r"^BENCH-RUNNING ", text, re.M):
+                running_at = time.monotonic() - t0
+            if "BENCH-DONE" in text or p.poll() is not None:
                 break
     p.kill()
     p.wait()
@@ -117,6 +142,8 @@ def boot(name, image, timeout, log):
         "phases": phases(timing[0]) if timing else {},
         "blame": section(text, "BLAME"),
         "chain": section(text, "CHAIN"),
+        "cpu": section(text, "CPU"),
+        "modules": section(text, "MODULES"),
     }
     return result
 
@@ -154,7 +181,9 @@ def main():
               f"(kernel {ph['kernel']:.1f}s, initrd {ph['initrd']:.1f}s, userspace {ph['userspace']:.1f}s)")
         last = rs[-1]
         print(f"{name}: critical chain of its last boot:\n{last['chain'].rstrip()}")
-        print(f"{name}: slowest units of its last boot:\n{last['blame'].rstrip()}\n")
+        print(f"{name}: slowest units of its last boot (devices left out):\n{last['blame'].rstrip()}")
+        print(f"{name}: CPU time by unit in its last boot:\n{last['cpu'].rstrip()}")
+        print(f"{name}: kernel modules after its last boot:\n{last['modules'].rstrip()}\n")
     if len(images) == 2 and len(medians) == 2:
         a, b = images[0][0], images[1][0]
         print(f"ratio {a}/{b} (time to running, medians): {medians[a] / medians[b]:.2f}")

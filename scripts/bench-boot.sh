@@ -12,13 +12,15 @@
 #
 # Every boot uses the QEMU arguments of ../shared/peers/mkosi/peer.sh boot
 # (TCG, q35, -cpu max, 2 GiB, 2 vCPUs, OVMF, virtio disk and net,
-# -snapshot: each boot is the first boot of the pristine image). A probe
-# unit passed as systemd credentials waits for `systemctl
-# is-system-running --wait` and prints `systemd-analyze time`, `blame` and
-# `critical-chain`; the host notes when its line arrives. Printed per boot:
-# the seconds from QEMU's start to `running`, and firmware / loader /
-# kernel / initrd / userspace as systemd-analyze has them; then medians,
-# the last boot's critical chain and slowest units, and the ratio.
+# -snapshot: each boot is the first boot of the pristine image), plus a
+# second serial port for the probe. A probe unit passed as systemd
+# credentials waits for `systemctl is-system-running --wait` and prints
+# `systemd-analyze time`, `blame` (devices left out), `critical-chain` and
+# each unit's CPU time (cgroup accounting) and the loaded kernel modules
+# on that port; the host notes when its line arrives. Printed per boot: the seconds from QEMU's start to
+# `running`, and firmware / loader / kernel / initrd / userspace as
+# systemd-analyze has them; then medians, the last boot's critical chain,
+# slowest units and CPU time by unit, and the ratio.
 #
 # The peer: ../shared/peers/mkosi/peer.sh setup && peer.sh build makes
 # mkosi's image of the same package set (/var/tmp/craton-peer/out/peer.raw).
