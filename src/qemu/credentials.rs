@@ -27,6 +27,10 @@ pub fn smbios_credential(name: &str, value: &[u8]) -> Result<String> {
 /// "Platforms" describes. The unit is Type=simple so it never holds up the boot transaction, prints on the
 /// serial console, and powers the guest off when the script ends
 /// (ExecStopPost runs after the main process, whatever its result).
+/// It writes to /dev/console, not /dev/ttyS0: agetty's vhangup() when the
+/// serial getty starts cuts off every writer that opened ttyS0 before it,
+/// and a check that starts first would lose its output; the kernel does not
+/// hang up files opened through /dev/console (tty_io.c, __tty_hangup).
 pub fn check_unit(name: &str, script: &str) -> Vec<(String, Vec<u8>)> {
     let unit = format!(
         "[Unit]\n\
@@ -38,7 +42,7 @@ pub fn check_unit(name: &str, script: &str) -> Vec<(String, Vec<u8>)> {
          ExecStopPost=/bin/systemctl poweroff --no-block\n\
          StandardOutput=tty\n\
          StandardError=inherit\n\
-         TTYPath=/dev/ttyS0\n",
+         TTYPath=/dev/console\n",
         script = unit_quote(script),
     );
     vec![
@@ -122,7 +126,7 @@ mod tests {
             "{unit}"
         );
         assert!(unit.contains("Type=simple\n"));
-        assert!(unit.contains("TTYPath=/dev/ttyS0\n"));
+        assert!(unit.contains("TTYPath=/dev/console\n"));
         assert_eq!(creds[1].0, "systemd.unit-dropin.multi-user.target");
         assert_eq!(creds[1].1, b"[Unit]\nWants=check.service\n");
         let opt = smbios_credential("a.b", b"hi").unwrap();
