@@ -37,12 +37,32 @@ const INIT: (&str, &str) = ("init", "usr/lib/systemd/systemd");
 const INITRD_RELEASE: &str = "etc/initrd-release";
 /// The image's os-release, which the initrd's describes.
 const OS_RELEASE: &str = "usr/lib/os-release";
-/// Units of the staged packages that cannot work in the initrd, masked
-/// (systemctl(1) mask: a link to /dev/null in /etc/systemd/system).
+/// Units of the staged packages that cannot work or have nothing to do in
+/// the initrd, masked (systemctl(1) mask: a link to /dev/null in
+/// /etc/systemd/system); the real root starts its own copies as usual.
 /// ldconfig.service runs when /etc/ld.so.cache is missing, but ldconfig
 /// (libc-bin) is not in the initrd, and the loader finds the libraries in
-/// its default folders (merged /usr) without a cache.
-const MASK: &[&str] = &["ldconfig.service"];
+/// its default folders (merged /usr) without a cache. The others are
+/// sysinit.target's API filesystems and module loads that only the real
+/// root uses (huge pages, POSIX queues, debugfs, tracefs, configfs, FUSE,
+/// loop devices, static nodes for modules the initrd does not have): each
+/// is a process or a module load, a fraction of a second under TCG, for
+/// nothing before the switch to the real root (docs/performance.md).
+const MASK: &[&str] = &[
+    "ldconfig.service",
+    "dev-hugepages.mount",
+    "dev-mqueue.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-kernel-config.mount",
+    "sys-fs-fuse-connections.mount",
+    "modprobe@configfs.service",
+    "modprobe@fuse.service",
+    "modprobe@loop.service",
+    "modprobe@drm.service",
+    "modprobe@efi_pstore.service",
+    "kmod-static-nodes.service",
+];
 /// What an initrd has no use for: documentation, translations, shell
 /// completions, iconv's converters (systemd and udev call no iconv), and
 /// the hardware database's sources: udev reads only the compiled
