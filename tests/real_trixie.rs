@@ -164,7 +164,7 @@ fn etcd_server_fragment_brings_debian_etcd() {
     .unwrap();
     let loaded = craton::profile::load(&profile).unwrap();
     assert!(loaded.units.enable.iter().any(|u| u == "etcd.service"));
-    assert!(loaded.units.enable.iter().any(|u| u == "docker.service"));
+    assert!(loaded.units.enable.iter().any(|u| u == "docker.socket"));
     let options = loaded
         .files
         .iter()

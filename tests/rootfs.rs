@@ -87,7 +87,7 @@ fn container_host_tree_and_customisation() {
         assert!(out.contains(want), "{prog} --version: {out}");
     }
 
-    // /etc lives in the factory; docker is enabled there.
+    // /etc lives in the factory; docker's socket is enabled there.
     let factory = tree.join("usr/share/factory/etc");
     assert_eq!(
         fs::read_dir(tree.join("etc")).unwrap().count(),
@@ -99,11 +99,22 @@ fn container_host_tree_and_customisation() {
             .unwrap()
             .starts_with("root:x:0:0:")
     );
-    let wants = factory.join("systemd/system/multi-user.target.wants/docker.service");
+    // docker is socket-activated: docker.socket is enabled, the daemons
+    // their packages enable are not (they start on the first use).
+    let wants = factory.join("systemd/system/sockets.target.wants/docker.socket");
     assert_eq!(
         fs::read_link(&wants).unwrap(),
-        Path::new("/usr/lib/systemd/system/docker.service")
+        Path::new("/usr/lib/systemd/system/docker.socket")
     );
+    for unit in ["docker.service", "containerd.service"] {
+        let link = factory
+            .join("systemd/system/multi-user.target.wants")
+            .join(unit);
+        assert!(
+            !link.exists() && link.symlink_metadata().is_err(),
+            "{unit} is enabled"
+        );
+    }
 
     // The flannel drop-in runs the package's own dockerd command line, plus
     // flannel's options.
@@ -168,8 +179,8 @@ fn container_host_tree_and_customisation() {
 
     // No machine's own identity in the tree: openssh's postinst made host
     // keys and dbus a machine id while the packages were configured; they
-    // are gone, each machine makes its own on first boot (sshd-keygen with
-    // craton's drop-in), and the D-Bus id is /etc/machine-id's.
+    // are gone, each machine makes its own when sshd first starts
+    // (sshd-keygen with craton's drop-in), and the D-Bus id is /etc/machine-id's.
     let ssh = factory.join("ssh");
     assert!(ssh.join("sshd_config").is_file());
     let host_keys: Vec<_> = fs::read_dir(&ssh)
@@ -187,12 +198,40 @@ fn container_host_tree_and_customisation() {
         fs::read_to_string(tree.join("usr/lib/systemd/system/sshd-keygen.service.d/craton.conf"))
             .unwrap();
     assert!(keygen.contains("\nConditionFirstBoot=\n"), "{keygen}");
+    // sshd is socket-activated: ssh.socket is enabled, ssh.service is not,
+    // and the keys are made when ssh.service first starts (its drop-in
+    // wants sshd-keygen), not by every boot through ssh.socket's wants.
+    let system = factory.join("systemd/system");
     assert!(
-        factory
-            .join("systemd/system/ssh.service.wants/sshd-keygen.service")
+        system
+            .join("sockets.target.wants/ssh.socket")
             .symlink_metadata()
             .is_ok()
     );
+    for link in [
+        "multi-user.target.wants/ssh.service",
+        "ssh.socket.wants/sshd-keygen.service",
+        "ssh.service.wants/sshd-keygen.service",
+    ] {
+        assert!(
+            system.join(link).symlink_metadata().is_err(),
+            "{link} is there"
+        );
+    }
+    let dropin =
+        fs::read_to_string(tree.join("usr/lib/systemd/system/ssh.service.d/craton-keygen.conf"))
+            .unwrap();
+    assert!(dropin.contains("\nWants=sshd-keygen.service\n"), "{dropin}");
+
+    // The update stamps: /etc and /var are up to date with this /usr.
+    for dir in ["etc", "var"] {
+        let stamp =
+            fs::read_to_string(tree.join(format!("usr/share/factory/{dir}/.updated"))).unwrap();
+        assert!(
+            stamp.contains("\nTIMESTAMP_NSEC="),
+            "{dir}/.updated: {stamp}"
+        );
+    }
 
     // Nothing outside /usr but the skeleton (docs/layout.md).
     assert_eq!(

@@ -15,5 +15,6 @@ pub mod customize;
 pub mod layout;
 pub mod order;
 pub mod stage;
+pub mod stamps;
 
 pub use stage::{RootfsTree, run};

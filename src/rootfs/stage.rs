@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use super::{configure, customize, layout};
+use super::{configure, customize, layout, stamps};
 use crate::context::Build;
 use crate::deb::{DebInput, PathFilter};
 use crate::digest::Sha256;
@@ -95,6 +95,8 @@ pub fn run(b: &Build) -> Result<RootfsTree> {
     signal::check()?;
     let build_id = &lock.digest().to_hex()[..12];
     customize::customize(tree.path(), &ctx.profile, &ctx.cache, build_id)?;
+    // The first boot need not redo what the build did (ldconfig, sysusers).
+    stamps::write(tree.path(), b.epoch)?;
     signal::check()?;
     layout::make_immutable(tree.path())?;
     // The A/B confirmation and ROOT's growth (all under /usr).

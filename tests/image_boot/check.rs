@@ -44,14 +44,32 @@ env=$(grep -E '^(ORDER|A_OK|A_TRY|B_OK|B_TRY)=' /run/esp-check/grub/grubenv | tr
 umount /run/esp-check
 case ",$env" in *,A_OK=1,A_TRY=0,*) ;; *) fail "grubenv $env" ;; esac
 grep -qxF "{key}" /root/.ssh/authorized_keys || fail "root's authorized_keys lacks the --ssh-key key"
-systemctl is-active --quiet ssh.service || fail "ssh.service is not active"
+# sshd is socket-activated: at boot only ssh.socket listens and sshd has
+# not run; the first connection (ssh-keyscan here) starts ssh.service,
+# which makes the host keys first (sshd-keygen.service, on the machine's
+# first connection) and answers with the key it has on disk.
+systemctl is-active --quiet ssh.socket || fail "ssh.socket is not active"
+for u in ssh.service sshd-keygen.service; do
+    [ "$(systemctl show -P InactiveExitTimestampMonotonic $u)" = 0 ] || fail "$u ran before the first connection"
+done
+sshatboot=socket
+# OpenSSH 10's ssh-keyscan prints the server's banner as a comment line.
+scanned=$(ssh-keyscan -T 300 -t ed25519 127.0.0.1 2>/dev/null | awk '!/^#/ {{print $2, $3}}')
+[ -n "$scanned" ] || fail "ssh-keyscan 127.0.0.1 got no key"
+systemctl is-active --quiet ssh.service || fail "ssh.service is not active after a connection"
 for t in rsa ecdsa ed25519; do
     [ -s /etc/ssh/ssh_host_${{t}}_key ] || fail "no $t host key"
 done
+[ "$scanned" = "$(awk '{{print $1, $2}}' /etc/ssh/ssh_host_ed25519_key.pub)" ] || fail "sshd answered with $scanned, not /etc/ssh/ssh_host_ed25519_key.pub"
 hostkey=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | awk '{{print $2}}')
 machineid=$(cat /etc/machine-id)
 case $machineid in *[!0-9a-f]* | '') fail "machine-id '$machineid'" ;; esac
 [ ${{#machineid}} = 32 ] || fail "machine-id '$machineid'"
+# The build's update stamps (/etc/.updated, /var/.updated): the first boot
+# does not redo the build's ldconfig, sysusers and journal catalog.
+for u in ldconfig.service systemd-sysusers.service systemd-journal-catalog-update.service; do
+    [ "$(systemctl show -P ConditionResult $u)" = no ] || fail "$u ran: ConditionResult=$(systemctl show -P ConditionResult $u)"
+done
 # rkt (the stand-in binary, tests/fixtures/standins): its files, units,
 # groups and folders as the container host lays them out.
 rkt version | grep -q '^rkt Version: ' || fail "rkt version: $(rkt version 2>&1)"
@@ -64,13 +82,21 @@ systemctl is-active --quiet rkt-metadata.socket || fail "rkt-metadata.socket is 
 getent group rkt >/dev/null && getent group rkt-admin >/dev/null || fail "rkt's groups are missing"
 [ "$(stat -c %a:%U:%G /var/lib/rkt)" = 2750:root:rkt ] || fail "/var/lib/rkt is $(stat -c %a:%U:%G /var/lib/rkt)"
 [ "$(stat -c %a:%U:%G /etc/rkt)" = 2770:root:rkt-admin ] || fail "/etc/rkt is $(stat -c %a:%U:%G /etc/rkt)"
-# docker: containerd and dockerd run, their data on ROOT (overlay2 on
-# ext4), the socket for the docker group (sysusers.d), and nothing waited
-# for "online".
-systemctl is-active --quiet containerd.service || fail "containerd.service is not active"
-systemctl is-active --quiet docker.service || fail "docker.service is not active"
+# docker is socket-activated: at boot only docker.socket listens, and
+# neither daemon has run; the first client (docker info) starts dockerd,
+# which wants containerd. Then their data on ROOT (overlay2 on ext4), the
+# socket for the docker group (sysusers.d), and nothing waited for "online".
+systemctl is-active --quiet docker.socket || fail "docker.socket is not active"
+[ -S /run/docker.sock ] || fail "no /run/docker.sock"
+for u in docker.service containerd.service; do
+    [ "$(systemctl show -P ActiveState $u)" = inactive ] || fail "$u is $(systemctl show -P ActiveState $u) before docker's first use"
+    [ "$(systemctl show -P InactiveExitTimestampMonotonic $u)" = 0 ] || fail "$u ran before docker's first use"
+done
+atboot=socket
 info=$(docker info 2>/dev/null | awk -F': ' '/Storage Driver:/{{d=$2}} /Docker Root Dir:/{{r=$2}} END{{print d, r}}')
 [ "$info" = "overlay2 /var/lib/docker" ] || fail "docker info: $info"
+systemctl is-active --quiet docker.service || fail "docker.service is not active after docker info"
+systemctl is-active --quiet containerd.service || fail "containerd.service is not active after docker info"
 [ "$(findmnt -no FSTYPE -T /var/lib/docker)" = ext4 ] || fail "/var/lib/docker is on $(findmnt -no FSTYPE -T /var/lib/docker)"
 grep -qx 'g docker -' /usr/lib/sysusers.d/craton-profile.conf || fail "no docker group in sysusers.d"
 [ "$(stat -c %G /run/docker.sock)" = docker ] || fail "/run/docker.sock's group is $(stat -c %G /run/docker.sock)"
@@ -106,7 +132,7 @@ ctr=$(docker run --rm craton-busybox:test busybox sh -c 'busybox cat /sys/class/
 ctrmtu=$(echo "$ctr" | head -n 1)
 ctraddr=$(echo "$ctr" | awk '$1 == "inet" {{print $2}}')
 docker=ran
-echo "{MARKER} docker=$docker flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
+echo "{MARKER} docker=$docker docker_at_boot=$atboot ssh_at_boot=$sshatboot flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
 # A boot that a test logs in to over ssh stays up until it is done.
 if [ -e /run/credentials/@system/{WAIT_SSH_CREDENTIAL} ]; then
     for i in $(seq 600); do [ -e /run/craton-ssh-done ] && break; sleep 1; done

@@ -90,9 +90,21 @@ pub(crate) fn boot(
     (serial + "\n" + &stderr, secs, out.status.success())
 }
 
+/// The log's last lines, after the check's own failure lines (which a
+/// shutdown's messages would otherwise push out of the tail).
 pub(crate) fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
+    let failed: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains(&format!("{FAIL_MARKER}:")))
+        .copied()
+        .collect();
+    let last = lines[lines.len().saturating_sub(60)..].join("\n");
+    if failed.is_empty() {
+        last
+    } else {
+        format!("{}\n...\n{last}", failed.join("\n"))
+    }
 }
 
 /// The log without terminal colour sequences (ESC [ ... letter).
@@ -162,6 +174,10 @@ impl Booted {
     pub(crate) fn assert_network(&self, flannel: bool) {
         let line = &self.line;
         assert_eq!(self.get("docker="), "ran", "no container ran: {line}");
+        // Socket activation: only docker.socket at boot, the daemons
+        // started by the check's first docker call.
+        assert_eq!(self.get("docker_at_boot="), "socket", "{line}");
+        assert_eq!(self.get("ssh_at_boot="), "socket", "{line}");
         let (state, bridge, mtu, net) = if flannel {
             ("on", "10.5.72.1/24", "1450", "10.5.72.")
         } else {

@@ -93,6 +93,23 @@ mod tests {
         ] {
             fs::write(units.join(u), "[Install]\nWantedBy=multi-user.target\n").unwrap();
         }
+        for u in ["docker.socket", "ssh.socket"] {
+            fs::write(units.join(u), "[Install]\nWantedBy=sockets.target\n").unwrap();
+        }
+        // Enabled by their packages, as docker.io's and openssh's postinsts do.
+        for (u, wanted_by) in [
+            ("containerd.service", "multi-user.target"),
+            ("sshd-keygen.service", "ssh.socket"),
+            ("apt-daily.timer", "timers.target"),
+            ("apt-daily-upgrade.timer", "timers.target"),
+            ("dpkg-db-backup.timer", "timers.target"),
+        ] {
+            fs::write(units.join(u), format!("[Install]\nWantedBy={wanted_by}\n")).unwrap();
+            let wants = tree.join(format!("etc/systemd/system/{wanted_by}.wants"));
+            fs::create_dir_all(&wants).unwrap();
+            std::os::unix::fs::symlink(format!("/usr/lib/systemd/system/{u}"), wants.join(u))
+                .unwrap();
+        }
         fs::write(units.join("multi-user.target"), "[Unit]\n").unwrap();
         let link = tree.join(WAIT_ONLINE_LINK);
         fs::create_dir_all(link.parent().unwrap()).unwrap();
@@ -114,11 +131,25 @@ mod tests {
         assert!(read("usr/bin/rkt").contains("stand-in"));
         assert!(read("usr/lib/systemd/system/flanneld.service").contains("Type=notify"));
         assert!(read("usr/lib/systemd/network/80-craton-dhcp.network").contains("DHCP=yes"));
-        assert_eq!(
-            fs::read_link(tree.join("etc/systemd/system/multi-user.target.wants/docker.service"))
-                .unwrap(),
-            Path::new("/usr/lib/systemd/system/docker.service")
-        );
+        // docker and sshd are socket-activated; their services, the host
+        // key generation and apt's timers are not enabled.
+        let system = tree.join("etc/systemd/system");
+        for socket in ["docker.socket", "ssh.socket"] {
+            assert_eq!(
+                fs::read_link(system.join("sockets.target.wants").join(socket)).unwrap(),
+                Path::new("/usr/lib/systemd/system").join(socket)
+            );
+        }
+        for link in [
+            "multi-user.target.wants/docker.service",
+            "multi-user.target.wants/containerd.service",
+            "multi-user.target.wants/ssh.service",
+            "ssh.socket.wants/sshd-keygen.service",
+            "timers.target.wants/apt-daily.timer",
+            "timers.target.wants/dpkg-db-backup.timer",
+        ] {
+            assert!(system.join(link).symlink_metadata().is_err(), "{link}");
+        }
         assert!(read("etc/group").contains("\ndocker:x:999:\nrkt:x:998:\nrkt-admin:x:997:\n"));
         // flanneld is enabled (its condition decides at boot); the wait for
         // "online", enabled here as a maintainer script might, is not.
