@@ -28,6 +28,8 @@ pub struct BuildOutput {
     pub usr_fs_size: u64,
     pub usr_total_size: u64,
     pub usr_filesystem: String,
+    /// erofs's compression (`[disk] usr-compression`); "none" for ext4.
+    pub usr_compression: String,
     pub root_hash: String,
     /// Where the verity tree starts in the USR partition (bytes).
     pub hash_offset: u64,
@@ -60,6 +62,7 @@ impl BuildOutput {
             usr_fs_size: usr.fs_size,
             usr_total_size: usr.total_size,
             usr_filesystem: usr.fs.name().to_owned(),
+            usr_compression: usr.compression.map_or("none", |c| c.name()).to_owned(),
             root_hash: usr.verity.root_hash_hex(),
             hash_offset: usr.verity.hash_offset,
             kernel_version: initrd.kernel_version.clone(),

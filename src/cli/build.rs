@@ -54,8 +54,12 @@ pub fn run(args: Args) -> Result<()> {
         out.allocated >> 20
     );
     println!(
-        "/usr:       {} bytes of filesystem, {} with its verity tree",
-        out.usr_fs_size, out.usr_total_size
+        "/usr:       {} bytes of filesystem ({:.1} MB, {} {}), {} with its verity tree",
+        out.usr_fs_size,
+        out.usr_fs_size as f64 / 1e6,
+        out.usr_filesystem,
+        out.usr_compression,
+        out.usr_total_size
     );
     println!("root hash:  {}", out.root_hash);
     println!("hash offset: {}", out.hash_offset);

@@ -64,7 +64,7 @@ pub const ARTIFACT_DESTINATION_ROOTS: &[&str] = &["usr", "etc"];
 /// (docs/architecture.md's disk table), with room for larger kernels later.
 pub const DEFAULT_ESP_MIB: Mib = Mib(256);
 /// `[disk] usr-compression` when unset (docs/performance.md has why).
-pub const DEFAULT_USR_COMPRESSION: UsrCompression = UsrCompression::Lz4;
+pub const DEFAULT_USR_COMPRESSION: UsrCompression = UsrCompression::Lzma;
 /// BIOS boot partition: GRUB's i386-pc core.img measured 157 KB; one 1 MiB
 /// alignment unit more leaves room for extra GRUB modules.
 pub const DEFAULT_BIOS_BOOT_MIB: Mib = Mib(2);
@@ -396,11 +396,20 @@ pub enum UsrCompression {
     Lz4,
     /// zstd level 6, 128 KiB clusters.
     Zstd,
-    /// LZMA (xz) level 1, 64 KiB clusters: the smallest.
+    /// LZMA (xz) level 1, 64 KiB clusters: the smallest, the default.
     Lzma,
 }
 
 impl UsrCompression {
+    /// The profile's spelling (`[disk] usr-compression`).
+    pub fn name(self) -> &'static str {
+        match self {
+            UsrCompression::Lz4 => "lz4",
+            UsrCompression::Zstd => "zstd",
+            UsrCompression::Lzma => "lzma",
+        }
+    }
+
     /// mkfs.erofs's options (erofs-utils 1.8: `-z`, `-C`, `-E`); tail
     /// packing inlines each file's last partial block with its inode.
     pub fn mkfs_erofs_args(self) -> &'static [&'static str] {

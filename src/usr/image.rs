@@ -45,6 +45,8 @@ const EXT4_OVERHEAD_BLOCKS: u64 = 4096;
 pub struct UsrImage {
     pub path: PathBuf,
     pub fs: UsrFilesystem,
+    /// erofs's compression (ext4 has none).
+    pub compression: Option<UsrCompression>,
     /// Bytes of filesystem, padded to 4 KiB: the verity hash offset.
     pub fs_size: u64,
     /// Bytes of the whole file (filesystem + verity superblock + tree).
@@ -134,6 +136,7 @@ pub fn make(
     Ok(UsrImage {
         path: out.to_owned(),
         fs,
+        compression: (fs == UsrFilesystem::Erofs).then_some(compression),
         fs_size,
         total_size,
         verity: info,

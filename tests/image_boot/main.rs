@@ -90,11 +90,12 @@ fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
 }
 
 /// The /usr image's bytes with its verity tree, from `craton build`'s
-/// "/usr: N bytes of filesystem, M with its verity tree" line.
+/// "/usr: N bytes of filesystem (X MB, erofs C), M with its verity tree"
+/// line: the last comma-separated part.
 fn usr_total(stdout: &str) -> u64 {
     let usr = field(stdout, "/usr:");
-    usr.split(", ")
-        .nth(1)
+    usr.rsplit(", ")
+        .next()
         .and_then(|s| s.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("/usr line {usr:?}"))
