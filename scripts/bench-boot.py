@@ -48,7 +48,11 @@ echo BENCH-MODULES-BEGIN
 awk '{n++; b+=$2} END {printf "%d modules loaded, %.1f MB in memory\n", n, b/1e6}' /proc/modules
 sort -k2 -rn /proc/modules | awk 'NR<=12 {printf "%8.0f kB %s\n", $2/1e3, $1}'
 echo BENCH-MODULES-END
-systemctl --failed --no-legend --plain
+echo BENCH-FAILED-BEGIN
+for u in $(systemctl --failed --no-legend --plain | awk '{print $1}'); do
+    echo "failed: $u"; journalctl -b -u "$u" --no-pager -n 20 -o cat
+done
+echo BENCH-FAILED-END
 echo BENCH-DONE
 """
 
@@ -144,6 +148,7 @@ def boot(name, image, timeout, log):
         "chain": section(text, "CHAIN"),
         "cpu": section(text, "CPU"),
         "modules": section(text, "MODULES"),
+        "failed": section(text, "FAILED").strip(),
     }
     return result
 
@@ -153,6 +158,8 @@ def report(r):
     fields = " ".join(f"{k}={ph[k]:.1f}s" for k in ("firmware", "loader", "kernel", "initrd", "userspace") if k in ph)
     running = f"{r['running']:.1f}s" if r["running"] is not None else "none"
     print(f"{r['name']}: qemu start -> {r['state']} {running}; systemd-analyze: {fields}", flush=True)
+    if r["failed"]:
+        print(f"{r['name']}: failed units and their journal:\n{r['failed']}", flush=True)
 
 
 def main():
