@@ -222,6 +222,10 @@ fn container_host_tree_and_customisation() {
         fs::read_to_string(tree.join("usr/lib/systemd/system/ssh.service.d/craton-keygen.conf"))
             .unwrap();
     assert!(dropin.contains("\nWants=sshd-keygen.service\n"), "{dropin}");
+    // cfg80211 only as a Wi-Fi driver's dependency (profiles/base.toml).
+    let modprobe =
+        fs::read_to_string(tree.join("usr/lib/modprobe.d/craton-cfg80211.conf")).unwrap();
+    assert!(modprobe.contains("\nblacklist cfg80211\n"), "{modprobe}");
 
     // The update stamps: /etc and /var are up to date with this /usr.
     for dir in ["etc", "var"] {

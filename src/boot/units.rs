@@ -92,15 +92,24 @@ case $slot in
     *) echo "mark-good: no craton.slot=a|b on the kernel command line" >&2; exit 1 ;;
 esac
 # The ESP on the disk that holds the booted /usr: with two craton disks
-# attached, the partition label alone could name the other one.
+# attached, the partition label alone could name the other one. partx reads
+# the disk's partition table itself and sysfs names the partition with that
+# number: neither depends on udev's database (lsblk's source for labels),
+# which the real root's coldplug may still be rewriting when this runs.
 esp=
 if [ -n "$usr" ] && [ -e "/dev/disk/by-partuuid/$usr" ]; then
     disk=$(lsblk -ndo PKNAME "/dev/disk/by-partuuid/$usr")
-    esp=$(lsblk -lnpo NAME,PARTLABEL "/dev/$disk" | while read -r name label; do
-        [ "$label" = "@ESP@" ] && echo "$name" && break
-    done)
+    nr=$(partx -g -o NR,NAME "/dev/$disk" | awk '$2 == "@ESP@" { print $1; exit }')
+    for p in /sys/block/"$disk"/*/partition; do
+        if [ -n "$nr" ] && [ "$(cat "$p")" = "$nr" ]; then
+            part=${p%/partition}
+            esp=/dev/${part##*/}
+            break
+        fi
+    done
 fi
 [ -n "$esp" ] || esp=/dev/disk/by-partlabel/@ESP@
+echo "mark-good: the ESP is $esp"
 mnt=$(mktemp -d /run/craton-esp.XXXXXX)
 trap 'umount "$mnt" 2>/dev/null; rmdir "$mnt"' EXIT
 mount -t vfat -o rw,nosuid,nodev,noexec "$esp" "$mnt"

@@ -38,6 +38,16 @@ fsbytes=$(df -B1 --output=size / | tail -n 1 | tr -d ' ')
 slot=$(tr ' ' '\n' </proc/cmdline | grep '^craton.slot=' | cut -d= -f2)
 [ "$slot" = a ] || fail "craton.slot=$slot"
 systemctl is-active --quiet craton-mark-good.service || fail "craton-mark-good.service is not active"
+# mark-good found the ESP on the /usr disk from the partition table itself
+# (partx), not through udev's links.
+esp=$(journalctl -b -u craton-mark-good.service -o cat | sed -n 's/^mark-good: the ESP is //p' | tail -n 1)
+case $esp in /dev/disk/* | '') fail "mark-good used the ESP '$esp'" ;; esac
+usrdisk=$(lsblk -ndo PKNAME /dev/disk/by-partuuid/{usr_partuuid})
+[ "$(lsblk -ndo PKNAME,PARTLABEL "$esp" | tr -s ' ')" = "$usrdisk EFI-SYSTEM" ] || fail "mark-good's ESP $esp: $(lsblk -ndo PKNAME,PARTLABEL "$esp")"
+# networkd ran, and the kernel did not load cfg80211 for it (no Wi-Fi here;
+# profiles/base.toml blacklists the module's own aliases).
+systemctl is-active --quiet systemd-networkd.service || fail "systemd-networkd.service is not active"
+if grep -q '^cfg80211 ' /proc/modules; then fail "cfg80211 is loaded on a machine without Wi-Fi"; fi
 mkdir -p /run/esp-check
 mount -o ro /dev/disk/by-partlabel/EFI-SYSTEM /run/esp-check || fail "mounting the ESP"
 env=$(grep -E '^(ORDER|A_OK|A_TRY|B_OK|B_TRY)=' /run/esp-check/grub/grubenv | tr '\n' ',')
