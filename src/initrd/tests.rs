@@ -7,7 +7,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
 use super::cpio::{self, HEADER_LEN, MAGIC, TRAILER};
 use super::initrd_release;
-use super::modules::{ModuleIndex, canonical, kernel_version};
+use super::modules::{
+    ModuleCodec, ModuleIndex, canonical, copy_plain, kernel_version, split_compression,
+};
 use super::units::install_section;
 use super::users::Accounts;
 
@@ -229,6 +231,52 @@ fn module_names_are_canonical() {
     assert_eq!(canonical("kernel/drivers/md/dm-verity.ko.xz"), "dm_verity");
     assert_eq!(canonical("nvme-core.ko"), "nvme_core");
     assert_eq!(canonical("sd_mod"), "sd_mod");
+}
+
+#[test]
+fn modules_are_copied_decompressed() {
+    use std::io::Write;
+    assert_eq!(
+        split_compression("kernel/fs/ext4/ext4.ko.xz"),
+        ("kernel/fs/ext4/ext4.ko", Some(ModuleCodec::Xz))
+    );
+    assert_eq!(
+        split_compression("a.ko.zst"),
+        ("a.ko", Some(ModuleCodec::Zstd))
+    );
+    assert_eq!(
+        split_compression("a.ko.gz"),
+        ("a.ko", Some(ModuleCodec::Gzip))
+    );
+    assert_eq!(split_compression("a.ko"), ("a.ko", None));
+    let dir = tempfile::tempdir().unwrap();
+    let module: Vec<u8> = (0..100_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    let mut xz = xz2::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(&module).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&module).unwrap();
+    for (name, bytes, codec) in [
+        ("m.ko.xz", xz.finish().unwrap(), ModuleCodec::Xz),
+        (
+            "m.ko.zst",
+            zstd::encode_all(&module[..], 3).unwrap(),
+            ModuleCodec::Zstd,
+        ),
+        ("m.ko.gz", gz.finish().unwrap(), ModuleCodec::Gzip),
+    ] {
+        let from = dir.path().join(name);
+        fs::write(&from, bytes).unwrap();
+        let to = dir.path().join("out").join(name).with_extension("");
+        copy_plain(&from, &to, Some(codec)).unwrap();
+        assert_eq!(fs::read(&to).unwrap(), module, "{name}");
+    }
+    // A damaged module is an error that names the file.
+    let bad = dir.path().join("bad.ko.xz");
+    fs::write(&bad, b"not xz at all").unwrap();
+    let err = copy_plain(&bad, &dir.path().join("bad.ko"), Some(ModuleCodec::Xz)).unwrap_err();
+    assert!(format!("{err:#}").contains("bad.ko.xz"), "{err:#}");
 }
 
 #[test]
