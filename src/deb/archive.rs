@@ -4,7 +4,7 @@
 //! and registering them with dpkg is `unpack`'s job.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -26,14 +26,37 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The compressed kinds and their file name suffixes.
+    const SUFFIXES: [(&str, Self); 3] =
+        [(".gz", Self::Gzip), (".xz", Self::Xz), (".zst", Self::Zstd)];
+
     fn from_name(name: &str, stem: &str) -> Option<Self> {
         match name.strip_prefix(stem)? {
             "" => Some(Self::None),
-            ".gz" => Some(Self::Gzip),
-            ".xz" => Some(Self::Xz),
-            ".zst" => Some(Self::Zstd),
-            _ => None,
+            rest => Self::SUFFIXES
+                .iter()
+                .find(|(s, _)| *s == rest)
+                .map(|(_, c)| *c),
         }
+    }
+
+    /// A file name without its compression suffix, and the compression
+    /// (`None` for a name without one).
+    pub fn split_suffix(name: &str) -> (&str, Self) {
+        Self::SUFFIXES
+            .iter()
+            .find_map(|(s, c)| name.strip_suffix(s).map(|stem| (stem, *c)))
+            .unwrap_or((name, Self::None))
+    }
+
+    /// `raw`, decompressed.
+    pub fn reader<'a>(self, raw: impl BufRead + Send + 'a) -> Result<Box<dyn Read + Send + 'a>> {
+        Ok(match self {
+            Self::None => Box::new(raw),
+            Self::Gzip => Box::new(flate2::bufread::GzDecoder::new(raw)),
+            Self::Xz => Box::new(xz2::bufread::XzDecoder::new(raw)),
+            Self::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
+        })
     }
 }
 
@@ -172,13 +195,7 @@ impl Deb {
         let mut f =
             File::open(&self.path).with_context(|| format!("reading {}", self.path.display()))?;
         f.seek(SeekFrom::Start(m.offset))?;
-        let raw = BufReader::new(f.take(m.size));
-        Ok(match m.compression {
-            Compression::None => Box::new(raw),
-            Compression::Gzip => Box::new(flate2::bufread::GzDecoder::new(raw)),
-            Compression::Xz => Box::new(xz2::bufread::XzDecoder::new(raw)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
-        })
+        m.compression.reader(BufReader::new(f.take(m.size)))
     }
 }
 

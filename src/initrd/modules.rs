@@ -7,18 +7,19 @@
 //! Decompressed because the initrd is compressed as a whole (zstd, which
 //! the kernel unpacks fast), while each module's own xz costs its load:
 //! under TCG the initrd phase took 1.9 s less with plain modules, for
-//! 0.3 MB more initrd (docs/performance.md).
+//! 0.2 MB more initrd (docs/performance.md).
 //!
 //! It does not decide which kernel the image has: the image's tree holds
 //! exactly one /usr/lib/modules/<version>, and that is the one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use crate::deb::archive::Compression;
 use crate::tools::ToolsTree;
 
 /// The modules the platforms need (docs/architecture.md, "Boot and A/B"): disks
@@ -207,49 +208,21 @@ pub fn kernel_version(rootfs: &Path) -> Result<String> {
     }
 }
 
-/// How a module file is compressed (kmod's suffixes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModuleCodec {
-    Xz,
-    Zstd,
-    Gzip,
-}
-
-/// A module's path without its compression suffix, and the compression.
-pub fn split_compression(rel: &str) -> (&str, Option<ModuleCodec>) {
-    for (suffix, codec) in [
-        (".xz", ModuleCodec::Xz),
-        (".zst", ModuleCodec::Zstd),
-        (".gz", ModuleCodec::Gzip),
-    ] {
-        if let Some(plain) = rel.strip_suffix(suffix) {
-            return (plain, Some(codec));
-        }
-    }
-    (rel, None)
-}
-
-/// Writes `from` to `to`, decompressed with `codec` when it has one.
-pub(crate) fn copy_plain(from: &Path, to: &Path, codec: Option<ModuleCodec>) -> Result<()> {
+/// Writes `from` to `to`, decompressed.
+pub(crate) fn copy_plain(from: &Path, to: &Path, compression: Compression) -> Result<()> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     let what = || format!("copying {} to {}", from.display(), to.display());
-    let Some(codec) = codec else {
+    if compression == Compression::None {
         fs::copy(from, to).with_context(what)?;
         return Ok(());
-    };
+    }
     let input = BufReader::new(File::open(from).with_context(what)?);
-    let mut reader: Box<dyn Read> = match codec {
-        ModuleCodec::Xz => Box::new(xz2::read::XzDecoder::new(input)),
-        ModuleCodec::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(input).with_context(what)?)
-        }
-        ModuleCodec::Gzip => Box::new(flate2::bufread::GzDecoder::new(input)),
-    };
+    let mut reader = compression.reader(input).with_context(what)?;
     let mut out = File::create(to).with_context(what)?;
     io::copy(&mut reader, &mut out)
-        .with_context(|| format!("decompressing {} ({codec:?})", from.display()))?;
+        .with_context(|| format!("decompressing {} ({compression:?})", from.display()))?;
     Ok(())
 }
 
@@ -267,11 +240,11 @@ pub fn install(
     let index = ModuleIndex::read(&src)?;
     let closure = index.closure(MODULES)?;
     for rel in closure.values() {
-        let (plain, codec) = split_compression(rel);
-        copy_plain(&src.join(rel), &dst.join(plain), codec)?;
+        let (plain, compression) = Compression::split_suffix(rel);
+        copy_plain(&src.join(rel), &dst.join(plain), compression)?;
     }
     for rel in DEPMOD_INPUTS {
-        copy_plain(&src.join(rel), &dst.join(rel), None)?;
+        copy_plain(&src.join(rel), &dst.join(rel), Compression::None)?;
     }
     // depmod -b BASE looks for BASE/lib/modules/VERSION (kmod's compiled-in
     // /lib/modules), which the merged-/usr link lib -> usr/lib leads to

@@ -7,11 +7,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
 use super::cpio::{self, HEADER_LEN, MAGIC, TRAILER};
 use super::initrd_release;
-use super::modules::{
-    ModuleCodec, ModuleIndex, canonical, copy_plain, kernel_version, split_compression,
-};
+use super::modules::{ModuleIndex, canonical, copy_plain, kernel_version};
 use super::units::install_section;
 use super::users::Accounts;
+use crate::deb::archive::Compression as ModuleCodec;
 
 /// One entry as read back: name, mode, uid, nlink, ino, mtime, data.
 #[derive(Debug, Clone)]
@@ -237,18 +236,21 @@ fn module_names_are_canonical() {
 fn modules_are_copied_decompressed() {
     use std::io::Write;
     assert_eq!(
-        split_compression("kernel/fs/ext4/ext4.ko.xz"),
-        ("kernel/fs/ext4/ext4.ko", Some(ModuleCodec::Xz))
+        ModuleCodec::split_suffix("kernel/fs/ext4/ext4.ko.xz"),
+        ("kernel/fs/ext4/ext4.ko", ModuleCodec::Xz)
     );
     assert_eq!(
-        split_compression("a.ko.zst"),
-        ("a.ko", Some(ModuleCodec::Zstd))
+        ModuleCodec::split_suffix("a.ko.zst"),
+        ("a.ko", ModuleCodec::Zstd)
     );
     assert_eq!(
-        split_compression("a.ko.gz"),
-        ("a.ko", Some(ModuleCodec::Gzip))
+        ModuleCodec::split_suffix("a.ko.gz"),
+        ("a.ko", ModuleCodec::Gzip)
     );
-    assert_eq!(split_compression("a.ko"), ("a.ko", None));
+    assert_eq!(
+        ModuleCodec::split_suffix("a.ko"),
+        ("a.ko", ModuleCodec::None)
+    );
     let dir = tempfile::tempdir().unwrap();
     let module: Vec<u8> = (0..100_000u32)
         .flat_map(|i| (i % 251).to_le_bytes())
@@ -269,13 +271,13 @@ fn modules_are_copied_decompressed() {
         let from = dir.path().join(name);
         fs::write(&from, bytes).unwrap();
         let to = dir.path().join("out").join(name).with_extension("");
-        copy_plain(&from, &to, Some(codec)).unwrap();
+        copy_plain(&from, &to, codec).unwrap();
         assert_eq!(fs::read(&to).unwrap(), module, "{name}");
     }
     // A damaged module is an error that names the file.
     let bad = dir.path().join("bad.ko.xz");
     fs::write(&bad, b"not xz at all").unwrap();
-    let err = copy_plain(&bad, &dir.path().join("bad.ko"), Some(ModuleCodec::Xz)).unwrap_err();
+    let err = copy_plain(&bad, &dir.path().join("bad.ko"), ModuleCodec::Xz).unwrap_err();
     assert!(format!("{err:#}").contains("bad.ko.xz"), "{err:#}");
 }
 
