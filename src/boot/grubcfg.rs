@@ -119,10 +119,14 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
+/// The device systemd-veritysetup-generator makes for `usrhash=` (it names
+/// the mapping "usr"), which `mount.usr=` mounts.
+pub const USR_VERITY_DEVICE: &str = "/dev/mapper/usr";
+
 fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
     let dir = slot_dir(slot);
     let mut args = vec![
-        "mount.usr=/dev/mapper/usr".to_owned(),
+        format!("mount.usr={USR_VERITY_DEVICE}"),
         "mount.usrfstype=${craton_usrfstype}".to_owned(),
         "mount.usrflags=ro".to_owned(),
         "usrhash=${craton_usrhash}".to_owned(),

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use crate::boot::grubcfg::USR_VERITY_DEVICE;
 use crate::files::tree::write_file;
 use crate::rootfs::layout::{ETC_UPPER, ETC_WORK, FACTORY};
 
@@ -86,9 +87,36 @@ const REPART_DROPIN: &str = "[Service]
 ExecStartPre=@GPT_RELOCATE@
 ";
 
-/// Every file craton adds to the initrd: the /etc overlay's units, and the
+/// dm-verity checks a block only when it is read, so a corrupt /usr showed
+/// first when udev probed /dev/mapper/usr: the probe failed, the device
+/// unit never became ready, and the boot waited for its job to time out
+/// (systemd's 90 s) before the /usr mount failed. The veritysetup unit that
+/// systemd-veritysetup-generator writes for `usrhash=` probes the device it
+/// made (blkid reads erofs's superblock and the other places filesystems
+/// keep their signatures; util-linux is in the initrd), so a corrupt /usr
+/// fails that unit at once, with the kernel's "data block N is corrupted"
+/// above it.
+const VERITY_PROBE_DROPIN: &str = "[Service]
+ExecStartPost=blkid --probe @USR@
+";
+
+/// The unit name of [`USR_VERITY_DEVICE`] (systemd.unit(5)'s path escaping).
+const USR_DEVICE_UNIT: &str = "dev-mapper-usr.device";
+
+/// The generator orders nothing after the veritysetup unit of `usrhash=`
+/// (it does for veritytab's devices): without this, /dev/mapper/usr's job
+/// keeps waiting when the unit fails. With it, the job fails at once
+/// ("Dependency failed"), and so do the /usr mounts, which sends the
+/// initrd to emergency mode as a missing /usr does.
+const VERITY_DEVICE_DROPIN: &str = "[Unit]
+Requires=systemd-veritysetup@usr.service
+After=systemd-veritysetup@usr.service
+";
+
+/// Every file craton adds to the initrd: the /etc overlay's units, the
 /// GPT relocation that runs before systemd-repart (packages systemd-repart,
-/// dash and fdisk in the initrd's set). repart itself reads its definitions
+/// dash and fdisk in the initrd's set), and the drop-ins that make a
+/// corrupt /usr fail the boot at once. repart itself reads its definitions
 /// from the image's /usr (`crate::boot::units::REPART_ROOT_PATH`, through
 /// /sysusr/usr), so the image owns its partition plan.
 pub fn files() -> Vec<(String, String, u32)> {
@@ -101,6 +129,16 @@ pub fn files() -> Vec<(String, String, u32)> {
         (
             "/usr/lib/systemd/system/systemd-repart.service.d/craton-gpt.conf".into(),
             REPART_DROPIN.replace("@GPT_RELOCATE@", GPT_RELOCATE_PATH),
+            UNIT_MODE,
+        ),
+        (
+            format!("/{UNIT_DIR}/systemd-veritysetup@usr.service.d/craton-probe.conf"),
+            VERITY_PROBE_DROPIN.replace("@USR@", USR_VERITY_DEVICE),
+            UNIT_MODE,
+        ),
+        (
+            format!("/{UNIT_DIR}/{USR_DEVICE_UNIT}.d/craton-verity.conf"),
+            VERITY_DEVICE_DROPIN.into(),
             UNIT_MODE,
         ),
     ]);
@@ -199,6 +237,19 @@ mod tests {
             get("/usr/lib/systemd/system/systemd-repart.service.d/craton-gpt.conf")
                 .contains("ExecStartPre=/usr/lib/craton/gpt-relocate\n")
         );
+        // A corrupt /usr fails its veritysetup unit, and the device job
+        // with it (image_boot's flipped_byte_in_usr_a_stops_the_boot).
+        assert_eq!(
+            get("/usr/lib/systemd/system/systemd-veritysetup@usr.service.d/craton-probe.conf"),
+            "[Service]\nExecStartPost=blkid --probe /dev/mapper/usr\n"
+        );
+        let device = get("/usr/lib/systemd/system/dev-mapper-usr.device.d/craton-verity.conf");
+        for line in [
+            "Requires=systemd-veritysetup@usr.service\n",
+            "After=systemd-veritysetup@usr.service\n",
+        ] {
+            assert!(device.contains(line), "{device}");
+        }
     }
 
     #[test]
