@@ -1,0 +1,235 @@
+//! The checks of the built image that need no boot: its partitions and
+//! filesystems (sgdisk, fsck.fat, e2fsck), USR-A's verity tree
+//! (veritysetup verify, and a wrong root hash refused), nothing a machine
+//! makes for itself in /usr; and a second build with `[disk] usr-b =
+//! "copy"`, whose USR-B must equal USR-A.
+
+use std::fs;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+use super::guest::{esp_file, read_grubenv};
+use super::{built, extract, partition, support, support_cache, tools};
+
+#[test]
+fn image_passes_offline_checks() {
+    let b = built();
+    let meta = fs::metadata(&b.image).unwrap();
+    let allocated = meta.blocks() * 512;
+    eprintln!(
+        "image {}: {} bytes apparent, {} allocated",
+        b.image.display(),
+        meta.len(),
+        allocated
+    );
+    assert!(allocated < meta.len() / 2, "the image is not sparse");
+    let name = b.image.file_name().unwrap().to_string_lossy();
+    assert_eq!(name, "container-host-test.raw");
+
+    let verify = Command::new("sgdisk")
+        .arg("-v")
+        .arg(&b.image)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(text.contains("No problems found"), "{text}");
+
+    let dir = tempfile::tempdir_in(&b.dir).unwrap();
+    let tools = tools();
+    // 1 EFI-SYSTEM, 3 USR-A, 5 OEM, 6 ROOT (docs/architecture.md "Disk
+    // layout").
+    let (off, len) = partition(&b.image, 1);
+    let esp = dir.path().join("esp.img");
+    extract(&b.image, off, len, &esp);
+    let out = tools
+        .cmd("fsck.fat")
+        .unwrap()
+        .arg("-n")
+        .arg(&esp)
+        .output_all()
+        .unwrap();
+    assert!(
+        !out.contains("differences") && !out.contains("Free cluster"),
+        "{out}"
+    );
+    for (n, label) in [(5, "OEM"), (6, "ROOT")] {
+        let (off, len) = partition(&b.image, n);
+        let img = dir.path().join(format!("{label}.img"));
+        extract(&b.image, off, len, &img);
+        let out = tools
+            .cmd("e2fsck")
+            .unwrap()
+            .args(["-f", "-n"])
+            .arg(&img)
+            .output_all()
+            .unwrap_or_else(|e| panic!("e2fsck -fn on {label}: {e:#}"));
+        let summary = out
+            .lines()
+            .find(|l| l.contains(" files ("))
+            .unwrap_or_default();
+        eprintln!("e2fsck -fn {label}: {summary}");
+        let _ = fs::remove_file(&img);
+    }
+
+    let (off, _) = partition(&b.image, 3);
+    let usr = dir.path().join("usr-a.img");
+    extract(&b.image, off, b.usr_total, &usr);
+    let verify = |hash: &str| {
+        tools
+            .cmd("veritysetup")
+            .unwrap()
+            .arg("verify")
+            .arg(format!("--hash-offset={}", b.hash_offset))
+            .arg(&usr)
+            .arg(&usr)
+            .arg(hash)
+            .output_all()
+    };
+    let out = verify(&b.root_hash).unwrap_or_else(|e| panic!("veritysetup verify: {e:#}"));
+    eprintln!("veritysetup verify: ok {out}");
+    // And it is not blind: another root hash is refused.
+    let err = verify(&"0".repeat(64));
+    assert!(err.is_err(), "veritysetup accepted a wrong root hash");
+
+    // Nothing a machine makes for itself is in /usr: no SSH host key (of
+    // any type, public or private) and no private key at all, read from
+    // the erofs itself (fsck.erofs --extract), with grep.
+    {
+        let files = dir.path().join("usr-files");
+        tools
+            .cmd("fsck.erofs")
+            .unwrap()
+            .arg(format!("--extract={}", files.display()))
+            .arg(&usr)
+            .run()
+            .unwrap();
+        assert!(files.join("share/factory/etc/ssh/sshd_config").is_file());
+        let found = Command::new("find")
+            .arg(&files)
+            .args(["-name", "ssh_host_*"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&found.stdout),
+            "",
+            "SSH host keys in /usr"
+        );
+        let keys = Command::new("grep")
+            .args(["-rlsI", "--", "PRIVATE KEY-----"])
+            .arg(&files)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&keys.stdout),
+            "",
+            "private keys in /usr"
+        );
+        assert_eq!(
+            fs::read_link(files.join("share/factory/var/lib/dbus/machine-id")).unwrap(),
+            Path::new("/etc/machine-id")
+        );
+        assert_eq!(
+            fs::read(files.join("share/factory/etc/machine-id")).unwrap(),
+            b""
+        );
+    }
+}
+
+/// `[disk] usr-b = "copy"`: USR-B holds the same /usr image as USR-A, the
+/// ESP has slot B's files with B's PARTUUID, and grubenv marks B good.
+#[test]
+fn usr_b_copy_fills_slot_b() {
+    let b = built();
+    let dir = tempfile::tempdir_in(&b.dir).unwrap();
+    let profile = dir.path().join("copy.toml");
+    let parent = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/container-host-test.toml");
+    fs::write(
+        &profile,
+        format!(
+            "schema = 1\nextends = [{:?}]\n\n[image]\nname = \"usr-b-copy\"\n\n[disk]\nusr-b = \"copy\"\n",
+            parent.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = support::craton_real(
+        &support_cache(),
+        dir.path(),
+        &[
+            "build",
+            &profile.to_string_lossy(),
+            "--lock",
+            &dir.path().join("copy.lock").to_string_lossy(),
+            "--out",
+            &out.to_string_lossy(),
+            "--json",
+        ],
+    );
+    run.ok();
+    // --json: one object that python's json.tool reads, naming the root
+    // hash the log printed, the image and every stage.
+    let json = run.stdout();
+    let mut tool = Command::new("python3")
+        .args(["-m", "json.tool"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut tool.stdin.take().unwrap(), json.as_bytes()).unwrap();
+    let checked = tool.wait_with_output().unwrap();
+    assert!(checked.status.success(), "json.tool refused:\n{json}");
+    let facts: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let root_hash = facts["root_hash"].as_str().unwrap().to_owned();
+    assert!(
+        run.stderr().contains(&format!("root hash {root_hash}")),
+        "the log does not name {root_hash}"
+    );
+    let image = out.join("usr-b-copy.raw");
+    assert_eq!(facts["image"].as_str(), Some(image.to_str().unwrap()));
+    let stages: Vec<&str> = facts["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "profile", "resolve", "fetch", "tools", "rootfs", "usr", "initrd", "boot", "disk"
+        ]
+    );
+    let total = facts["usr_total_size"].as_u64().unwrap();
+    let (a, _) = partition(&image, 3);
+    let (bb, _) = partition(&image, 4);
+    let f = fs::File::open(&image).unwrap();
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut done = 0;
+    while done < total {
+        let n = x.len().min((total - done) as usize);
+        f.read_exact_at(&mut x[..n], a + done).unwrap();
+        f.read_exact_at(&mut y[..n], bb + done).unwrap();
+        assert!(x[..n] == y[..n], "USR-B differs from USR-A at byte {done}");
+        done += n as u64;
+    }
+    let env = read_grubenv(&image);
+    assert!(env.contains(&("B_OK".into(), "1".into())), "{env:?}");
+    let slot_b = esp_file(&image, "/craton/b/slot.cfg");
+    let slot_b = String::from_utf8_lossy(&slot_b);
+    let b_uuid = Command::new("sgdisk")
+        .arg("-i4")
+        .arg(&image)
+        .output()
+        .unwrap();
+    let b_uuid = String::from_utf8_lossy(&b_uuid.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Partition unique GUID: "))
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        slot_b.contains(&format!("set craton_usr_partuuid={b_uuid}\n")),
+        "{slot_b}"
+    );
+    assert_eq!(facts["partuuids"]["USR-B"].as_str(), Some(b_uuid.as_str()));
+    assert!(slot_b.contains(&format!("set craton_usrhash={root_hash}\n")));
+}
