@@ -3,7 +3,8 @@
 //!
 //!   unpack (`crate::deb`, native, parallel) -> register as unpacked
 //!   (`crate::deb::dpkgdb`)
-//!   -> configure (dpkg in a chroot, essential first) = the base tree (cached)
+//!   -> configure (dpkg in a chroot, essential first), the path filter's
+//!   modules checked (`modules`) = the base tree (cached)
 //!   -> customize (artifacts, overlays, files, units, users, os-release)
 //!   -> layout (immutable /usr: /etc to the factory, empty /var)
 //!
@@ -13,6 +14,7 @@ pub mod chroot;
 pub mod configure;
 pub mod customize;
 pub mod layout;
+pub mod modules;
 pub mod order;
 pub mod stage;
 pub mod stamps;

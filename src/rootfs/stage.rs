@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use super::{configure, customize, layout, stamps};
+use super::{configure, customize, layout, modules, stamps};
 use crate::context::Build;
 use crate::deb::{DebInput, PathFilter};
 use crate::digest::Sha256;
@@ -72,7 +72,11 @@ pub fn run(b: &Build) -> Result<RootfsTree> {
             .iter()
             .map(|p| DebInput::locked(p, &ctx.cache))
             .collect();
-        configure::install(tmp, &debs, &path_filter(lock), ctx.jobs)
+        let filter = path_filter(lock);
+        configure::install(tmp, &debs, &filter, ctx.jobs)?;
+        // Refused before the tree is cached: a path filter that leaves out
+        // a module a kept one needs.
+        modules::check(tmp, &filter, ctx.jobs)
     })?;
     if !base.reused {
         tracing::info!(
