@@ -155,7 +155,21 @@ fn a_complete_profile_loads() {
 fn shipped_profiles_load() {
     let load =
         |name: &str| profile::load(Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    load("profiles/base.toml");
+    let base = load("profiles/base.toml");
+    // base.toml restates craton's default filter before narrowing the
+    // kernel modules (a file that sets the list replaces the default).
+    for d in profile::DEFAULT_PATH_EXCLUDE {
+        assert!(
+            base.packages.paths.exclude.iter().any(|p| p == d),
+            "base.toml lacks {d}"
+        );
+    }
+    for d in profile::DEFAULT_PATH_INCLUDE {
+        assert!(
+            base.packages.paths.include.iter().any(|p| p == d),
+            "base.toml lacks {d}"
+        );
+    }
     let real = load("profiles/container-host.toml");
     let test = load("tests/container-host-test.toml");
     assert_eq!(real.packages, test.packages);

@@ -72,6 +72,14 @@ fn image_passes_offline_checks() {
         let _ = fs::remove_file(&img);
     }
 
+    // Issue #10's budget for /usr (the test profile, with rkt's and
+    // flannel's small stand-ins), verity tree included: craton build's
+    // "/usr:" line, which built() read.
+    assert!(
+        b.usr_total <= 250_000_000,
+        "/usr is {} bytes with its verity tree",
+        b.usr_total
+    );
     let (off, _) = partition(&b.image, 3);
     let usr = dir.path().join("usr-a.img");
     extract(&b.image, off, b.usr_total, &usr);
@@ -105,6 +113,45 @@ fn image_passes_offline_checks() {
             .run()
             .unwrap();
         assert!(files.join("share/factory/etc/ssh/sshd_config").is_file());
+        // profiles/base.toml narrows the kernel modules: the folders it
+        // leaves out are gone, the rest is there for metal, and the cores
+        // that kept drivers link against stay (the build checked every
+        // kept module's depends=, rootfs::modules).
+        let versions: Vec<_> = fs::read_dir(files.join("lib/modules"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(versions.len(), 1, "{versions:?}");
+        let kernel = versions[0].join("kernel");
+        for gone in [
+            "sound",
+            "net/wireless",
+            "net/bluetooth",
+            "drivers/net/wireless",
+            "drivers/staging",
+        ] {
+            // The filter leaves the files out; a folder may stay, empty.
+            let found = Command::new("find")
+                .arg(kernel.join(gone))
+                .args(["-type", "f"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&found.stdout),
+                "",
+                "{gone}'s modules are in /usr"
+            );
+        }
+        for kept in [
+            "drivers/net/ethernet/intel/e1000e",
+            "drivers/nvme/host",
+            "drivers/scsi/megaraid",
+            "drivers/gpu/drm/ast",
+            "drivers/media/cec/core",
+            "drivers/iio/industrialio.ko.xz",
+        ] {
+            assert!(kernel.join(kept).exists(), "{kept} is not in /usr");
+        }
         let found = Command::new("find")
             .arg(&files)
             .args(["-name", "ssh_host_*"])
