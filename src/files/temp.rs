@@ -13,31 +13,49 @@ use anyhow::{Context, Result, bail};
 /// Where the kernel lists this process's mounts (proc(5)).
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 
-/// The mount points at or below `dir`, from /proc/self/mountinfo.
+/// The mount points at or below `dir`, from /proc/self/mountinfo. Bytes,
+/// not text: a mount point is any byte string, and one that is not UTF-8
+/// (or a tree below a non-ASCII folder) must still be found, since the
+/// callers refuse to delete a tree with a mount below it.
 pub fn mounts_below(dir: &Path) -> Result<Vec<PathBuf>> {
     let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
-    let text = fs::read_to_string(MOUNTINFO).with_context(|| format!("reading {MOUNTINFO}"))?;
-    Ok(text
-        .lines()
-        // Field 5 is the mount point, with spaces and such octal-escaped.
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(unescape_mountinfo(m)))
+    let text = fs::read(MOUNTINFO).with_context(|| format!("reading {MOUNTINFO}"))?;
+    Ok(mount_points(&text)
+        .into_iter()
         .filter(|m| m.starts_with(&dir))
         .collect())
 }
 
-fn unescape_mountinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
+/// Field 5 of each mountinfo line (proc(5)): the mount point, with space,
+/// tab, newline and backslash written as three octal digits.
+fn mount_points(mountinfo: &[u8]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    mountinfo
+        .split(|&b| b == b'\n')
+        .filter_map(|l| l.split(|&b| b == b' ').nth(4))
+        .map(|m| PathBuf::from(std::ffi::OsString::from_vec(unescape_mountinfo(m))))
+        .collect()
+}
+
+fn unescape_mountinfo(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            let v = u8::from_str_radix(&s[i + 1..i + 4], 8).unwrap_or(b'?');
-            out.push(v as char);
-            i += 4;
-        } else {
-            out.push(b[i] as char);
-            i += 1;
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) if b[i] == b'\\' => {
+                // Three octal digits are at most 0o777; the kernel writes
+                // only bytes (at most 0o377).
+                let v = d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
         }
     }
     out
@@ -156,8 +174,29 @@ mod tests {
 
     #[test]
     fn mountinfo_escapes() {
-        assert_eq!(unescape_mountinfo(r"/a\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo(br"/a\040b\134c"), b"/a b\\c");
+        assert_eq!(unescape_mountinfo(b"/plain"), b"/plain");
+        // Not an escape: a digit that is not octal.
+        assert_eq!(unescape_mountinfo(br"/x\089"), br"/x\089");
+    }
+
+    /// Issue #11: bytes >= 0x80 were each turned into a char of their own,
+    /// so a mount below a non-ASCII folder (UTF-8 "é" is 0xc3 0xa9) was not
+    /// "below" it, and the guards that refuse to delete such a tree failed
+    /// open. A mount point that is not UTF-8 at all is found too.
+    #[test]
+    fn non_ascii_mount_points_are_found() {
+        use std::os::unix::ffi::OsStrExt;
+        let info = "36 35 98:0 / /home/caf\u{e9}/tree/dev rw,noatime - tmpfs tmpfs rw\n\
+                    37 35 98:0 / /srv/a\\040b/proc rw - proc proc rw\n";
+        let mut bytes = info.as_bytes().to_vec();
+        bytes.extend_from_slice(b"38 35 98:0 / /mnt/\xff/sys rw - sysfs sysfs rw\n");
+        let points = mount_points(&bytes);
+        assert_eq!(points.len(), 3, "{points:?}");
+        assert!(points[0].starts_with(Path::new("/home/caf\u{e9}/tree")));
+        assert_eq!(points[1], Path::new("/srv/a b/proc"));
+        assert_eq!(points[2].as_os_str().as_bytes(), b"/mnt/\xff/sys");
+        assert!(points[2].starts_with(Path::new(std::ffi::OsStr::from_bytes(b"/mnt/\xff"))));
     }
 
     #[test]
