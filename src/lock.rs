@@ -180,7 +180,73 @@ impl Lock {
                 lock.version
             )));
         }
+        lock.validate()
+            .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
         Ok(lock)
+    }
+
+    /// Checks every name, version, architecture, suite and pool path with
+    /// the rules the profile and the package indexes are held to: the lock
+    /// is input (hand-edited, or from elsewhere), and its values become
+    /// file names in the tree and paths of mirror URLs, so `../x` must not
+    /// get that far. The first wrong value, named by its table and key.
+    fn validate(&self) -> std::result::Result<(), String> {
+        use crate::profile::names;
+        let field = |what: &str, key: &str, value: &str, rule: names::Rule| {
+            rule.map_err(|why| format!("{what}: {key} `{value}` {why}"))
+        };
+        let sets = [
+            ("package", &self.packages),
+            ("tool", &self.tools),
+            ("initrd-package", &self.initrd),
+        ];
+        for (table, set) in sets {
+            for (i, p) in set.iter().enumerate() {
+                let what = format!("[[{table}]] #{} ({:?})", i + 1, p.name);
+                field(&what, "name", &p.name, names::archive_package(&p.name))?;
+                field(
+                    &what,
+                    "version",
+                    &p.version,
+                    crate::repo::version::Version::parse(&p.version)
+                        .map(|_| ())
+                        .map_err(|e| format!("is not a Debian version: {e:#}")),
+                )?;
+                field(&what, "arch", &p.arch, names::debian_arch(&p.arch))?;
+                field(
+                    &what,
+                    "repository",
+                    &p.repository,
+                    names::entry_name(&p.repository),
+                )?;
+                field(&what, "suite", &p.suite, names::archive_word(&p.suite))?;
+                field(
+                    &what,
+                    "filename",
+                    &p.filename,
+                    names::pool_path(&p.filename),
+                )?;
+            }
+        }
+        for (i, a) in self.artifacts.iter().enumerate() {
+            let what = format!("[[artifact]] #{} ({:?})", i + 1, a.name);
+            field(&what, "name", &a.name, names::entry_name(&a.name))?;
+        }
+        let inputs = |key: &str, list: &[String], rule: fn(&str) -> names::Rule| {
+            list.iter()
+                .try_for_each(|v| field("[inputs]", key, v, rule(v)))
+        };
+        inputs("include", &self.inputs.include, names::package)?;
+        inputs("exclude", &self.inputs.exclude, names::package)?;
+        inputs("tools", &self.inputs.tools, names::package)?;
+        inputs("initrd", &self.inputs.initrd, names::package)?;
+        let pattern = |p: &str| crate::deb::filter::check_pattern(p).map_err(|e| e.to_string());
+        inputs("path-exclude", &self.inputs.path_exclude, pattern)?;
+        inputs("path-include", &self.inputs.path_include, pattern)?;
+        for name in self.inputs.repositories.keys() {
+            field("[inputs]", "repositories", name, names::entry_name(name))?;
+        }
+        Ok(())
     }
 
     pub fn read(path: &Path) -> Result<Self> {
@@ -450,6 +516,59 @@ files = [{ destination = "/usr/bin/rkt", mode = "0755" }]
             .ensure_matches(&q, Path::new("craton.lock"))
             .unwrap_err();
         assert!(crate::error::is_bad_input(&err));
+    }
+
+    /// Issue #11: from_toml took any string, so a hand-edited filename
+    /// such as `../x` (or a name with a `/`) reached host paths when the
+    /// build staged the .debs in the tree and registered them for dpkg.
+    #[test]
+    fn hand_edited_values_that_would_leave_their_place_are_bad_input() {
+        let good = lock_of(&profile(), vec![pkg("bash", "5.2.37-2")]).to_toml();
+        for (from, to, says) in [
+            (
+                "filename = \"pool/main/bash_5.2.37-2_amd64.deb\"",
+                "filename = \"../../etc/x.deb\"",
+                "[[package]] #1 (\"bash\"): filename `../../etc/x.deb` is not a relative path",
+            ),
+            (
+                "filename = \"pool/main/bash_5.2.37-2_amd64.deb\"",
+                "filename = \"/etc/passwd\"",
+                "filename `/etc/passwd` is not a relative path",
+            ),
+            (
+                "name = \"bash\"\nversion",
+                "name = \"../bash\"\nversion",
+                "name `../bash` is not a Debian package name",
+            ),
+            (
+                "version = \"5.2.37-2\"",
+                "version = \"5.2/../../x\"",
+                "version `5.2/../../x` is not a Debian version",
+            ),
+            (
+                "arch = \"amd64\"",
+                "arch = \"amd64/../x\"",
+                "arch `amd64/../x` is not a Debian architecture",
+            ),
+            (
+                "suite = \"trixie\"",
+                "suite = \"..\"",
+                "suite `..` is not a suite or component name",
+            ),
+            (
+                "name = \"e2fsprogs\"",
+                "name = \"e2fs progs\"",
+                "[[tool]] #1 (\"e2fs progs\"): name",
+            ),
+        ] {
+            assert!(good.contains(from), "{from} not in\n{good}");
+            let text = good.replacen(from, to, 1);
+            let err = Lock::from_toml(&text, Path::new("l")).unwrap_err();
+            assert!(crate::error::is_bad_input(&err), "{err:#}");
+            let msg = err.to_string();
+            assert!(msg.starts_with("l: ") && msg.contains(says), "{msg}");
+        }
+        Lock::from_toml(&good, Path::new("l")).unwrap();
     }
 
     #[test]

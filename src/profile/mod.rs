@@ -20,7 +20,7 @@ use crate::partition::Mib;
 
 mod artifact;
 mod merge;
-mod names;
+pub(crate) mod names;
 mod platform;
 mod raw;
 mod source;

@@ -4,7 +4,7 @@
 //! These are syntax checks only: whether a package exists is the resolver's
 //! question, whether a URL answers is the fetcher's.
 
-type Rule = Result<(), String>;
+pub(crate) type Rule = Result<(), String>;
 
 fn is_lower_alnum(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
@@ -21,7 +21,7 @@ pub(super) fn image_name(s: &str) -> Rule {
 
 /// Repository and artifact names: the same syntax as image names, as they
 /// appear in the lock and in cache paths.
-pub(super) fn entry_name(s: &str) -> Rule {
+pub(crate) fn entry_name(s: &str) -> Rule {
     image_name(s)
 }
 
@@ -60,7 +60,7 @@ pub(super) fn os_release_value(s: &str) -> Rule {
 /// Debian Policy 5.6.1 (Source, which 5.6.7 Package refers to): lower case
 /// letters, digits, `+`, `-` and `.`, at least two characters, starting
 /// with an alphanumeric character.
-pub(super) fn package(s: &str) -> Rule {
+pub(crate) fn package(s: &str) -> Rule {
     let ok = s.len() >= 2
         && s.starts_with(is_lower_alnum)
         && s.chars()
@@ -72,15 +72,53 @@ pub(super) fn package(s: &str) -> Rule {
     })
 }
 
+/// A package name as an index or a lock has it: the characters of Debian
+/// Policy 5.6.1 ([`package`]) without its two-character minimum, which is
+/// the profile's business; what matters here is that the name stays one
+/// file-name component (`NAME_VERSION_ARCH.deb` in the tree).
+pub(crate) fn archive_package(s: &str) -> Rule {
+    let ok = s.starts_with(is_lower_alnum)
+        && s.chars()
+            .all(|c| is_lower_alnum(c) || matches!(c, '+' | '-' | '.'));
+    ok.then_some(()).ok_or_else(|| {
+        "is not a Debian package name (a-z, 0-9, +, - and ., starting with a letter or digit)"
+            .to_string()
+    })
+}
+
 /// Suites and components become path segments of archive URLs
 /// (dists/SUITE/COMPONENT/), so no `/`, spaces or dots-only names.
-pub(super) fn archive_word(s: &str) -> Rule {
+pub(crate) fn archive_word(s: &str) -> Rule {
     let ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     ok.then_some(()).ok_or_else(|| {
         "is not a suite or component name: use letters, digits, `.`, `_` and `-`".to_string()
     })
+}
+
+/// Debian architecture names (dpkg-architecture(1)): `amd64`, `all`,
+/// `arm64`; they go into file names.
+pub(crate) fn debian_arch(s: &str) -> Rule {
+    let ok = s.starts_with(is_lower_alnum) && s.chars().all(|c| is_lower_alnum(c) || c == '-');
+    ok.then_some(())
+        .ok_or_else(|| "is not a Debian architecture: use a-z, 0-9 and -".to_string())
+}
+
+/// A pool path (Packages' `Filename:`), relative to the archive root: it is
+/// joined to the mirror's URL, so no absolute path, no `.` or `..`
+/// component, no empty component, nothing but the characters of package
+/// names, versions and folders.
+pub(crate) fn pool_path(s: &str) -> Rule {
+    if s.starts_with('/') || s.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err("is not a relative path of folders and a file name".to_string());
+    }
+    if let Some(c) = s.chars().find(|c| {
+        !(c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '+' | '-' | '~' | '%'))
+    }) {
+        return Err(format!("contains {c:?}, which no pool path has"));
+    }
+    Ok(())
 }
 
 /// Kernel module names as modprobe takes them (it treats `-` and `_` alike).
@@ -100,6 +138,48 @@ pub(super) fn kernel_arg(s: &str) -> Rule {
     }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("contains whitespace: list each argument separately".to_string());
+    }
+    Ok(())
+}
+
+/// Kernel parameters that the image's integrity, its root, its init and
+/// its A/B slot rest on: craton's boot entries set them
+/// (`crate::boot::grubcfg`), and the kernel and systemd take the last of a
+/// repeated parameter, so a profile's argument after craton's would
+/// replace them (`usrhash=`, `systemd.verity=0`, `init=/bin/sh`).
+const RESERVED_PARAMS: &[&str] = &[
+    "usrhash",
+    "roothash",
+    "systemd.verity",
+    "veritytab",
+    "root",
+    "rootfstype",
+    "rootflags",
+    "ro",
+    "rw",
+    "init",
+    "rdinit",
+];
+/// Families of them: /usr's mount (`mount.usr=`, `mount.usrfstype=`, ...),
+/// the verity devices' data, hash and options, and craton's own (the slot).
+const RESERVED_PREFIXES: &[&str] = &["mount.usr", "systemd.verity_", "craton."];
+
+/// A profile's kernel argument: one argument ([`kernel_arg`]) that does
+/// not override a reserved parameter. The name is compared as systemd
+/// reads it (kernel-command-line(7)): `-` and `_` alike, and with an
+/// `rd.` prefix for the initrd too.
+pub(super) fn profile_kernel_arg(s: &str) -> Rule {
+    kernel_arg(s)?;
+    let name = s.split_once('=').map_or(s, |(n, _)| n).replace('-', "_");
+    let bare = name.strip_prefix("rd.").unwrap_or(&name);
+    let norm = |r: &str| r.replace('-', "_");
+    let reserved = RESERVED_PARAMS.iter().any(|r| norm(r) == bare)
+        || RESERVED_PREFIXES.iter().any(|p| bare.starts_with(&norm(p)));
+    if reserved {
+        return Err(format!(
+            "would override `{bare}`: /usr's integrity, the root file system, init and \
+             the A/B slot are set by craton's boot entries alone (docs/security.md)"
+        ));
     }
     Ok(())
 }
@@ -223,6 +303,45 @@ pub(super) fn passwd_path(s: &str) -> Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #11: only whitespace was refused, so `usrhash=`,
+    /// `systemd.verity=0` or `init=` after craton's own arguments replaced
+    /// them.
+    #[test]
+    fn kernel_args_may_not_override_the_images_integrity() {
+        for bad in [
+            "usrhash=00",
+            "rd.usrhash=00",
+            "mount.usr=/dev/sda3",
+            "mount.usrflags=rw",
+            "systemd.verity=0",
+            "rd.systemd.verity=no",
+            "systemd.verity-usr-data=PARTUUID=x",
+            "systemd.verity_usr_options=panic-on-corruption",
+            "roothash=00",
+            "root=/dev/sda6",
+            "rootflags=ro",
+            "ro",
+            "init=/bin/sh",
+            "rdinit=/bin/sh",
+            "craton.slot=b",
+        ] {
+            let err = profile_kernel_arg(bad).unwrap_err();
+            assert!(err.starts_with("would override `"), "{bad}: {err}");
+        }
+        for good in [
+            "quiet",
+            "console=ttyS0,115200n8",
+            "net.ifnames=0",
+            "systemd.show_status=auto",
+            "rootwait",
+            "usrquota",
+            "initcall_debug",
+        ] {
+            assert_eq!(profile_kernel_arg(good), Ok(()), "{good}");
+        }
+        assert!(profile_kernel_arg("a b").is_err());
+    }
 
     #[test]
     fn package_names_follow_policy() {

@@ -339,7 +339,7 @@ fn checked_list(
 fn kernel_args(files: &Files, label: &str, items: &[Src<String>]) -> Result<Vec<String>> {
     items
         .iter()
-        .map(|a| check(files, label, a, names::kernel_arg).map(|()| a.value.clone()))
+        .map(|a| check(files, label, a, names::profile_kernel_arg).map(|()| a.value.clone()))
         .collect()
 }
 

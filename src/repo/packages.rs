@@ -118,7 +118,20 @@ fn parse_record(
     let version = required(p, "Version")?;
     let version = Version::parse(version).with_context(|| format!("field Version: {version:?}"))?;
     let architecture = required(p, "Architecture")?;
+    // The values a lock keeps and the build turns into file names and
+    // mirror URLs, held to the lock's own rules (lock::Lock::validate).
+    let rule = |field: &str, v: &str, r: crate::profile::names::Rule| {
+        r.map_err(|why| anyhow!("field {field}: {v:?} {why}"))
+    };
+    use crate::profile::names;
+    rule("Package", name, names::archive_package(name))?;
+    rule(
+        "Architecture",
+        architecture,
+        names::debian_arch(architecture),
+    )?;
     let filename = required(p, "Filename")?;
+    rule("Filename", filename, names::pool_path(filename))?;
     let size = required(p, "Size")?;
     let size: u64 = size
         .parse()
