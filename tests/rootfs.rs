@@ -237,10 +237,12 @@ fn container_host_tree_and_customisation() {
         );
     }
 
-    // Nothing outside /usr but the skeleton (docs/layout.md).
+    // Nothing outside /usr but the skeleton (docs/layout.md), and the
+    // marker of a tree that `craton rootfs` wrote (it may replace it).
+    assert!(tree.join(craton::cli::rootfs::TREE_MARKER).is_file());
     assert_eq!(
         craton::rootfs::layout::outside_usr(&tree),
-        Vec::<std::path::PathBuf>::new()
+        [Path::new("/").join(craton::cli::rootfs::TREE_MARKER)]
     );
 
     // A profile with an overlay, an inline file, a user and an enabled unit;
@@ -336,4 +338,42 @@ groups = ["docker"]
         fs::read_to_string(custom.join("usr/share/craton-test/overlay.txt")).unwrap(),
         "changed\n"
     );
+}
+
+/// Issue #11: `craton rootfs --out DIR` moved any existing DIR aside and
+/// removed it, so `--out ~` erased a home folder. Now a folder that craton
+/// did not write is refused before anything is resolved or built, and
+/// what it holds stays.
+#[test]
+fn out_refuses_a_folder_craton_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    fs::create_dir(&home).unwrap();
+    fs::write(home.join("notes.txt"), "mine\n").unwrap();
+    let lock = dir.path().join("l.lock");
+    let run = craton(&[
+        "rootfs",
+        "tests/container-host-test.toml",
+        "--lock",
+        lock.to_str().unwrap(),
+        "--out",
+        home.to_str().unwrap(),
+    ]);
+    run.fails(2, "craton did not write it");
+    assert_eq!(
+        fs::read_to_string(home.join("notes.txt")).unwrap(),
+        "mine\n"
+    );
+    assert!(!lock.exists(), "the lock was written before the refusal");
+    // A file is refused too.
+    let file = dir.path().join("file");
+    fs::write(&file, "x").unwrap();
+    craton(&[
+        "rootfs",
+        "tests/container-host-test.toml",
+        "--out",
+        file.to_str().unwrap(),
+    ])
+    .fails(2, "is not a folder");
+    assert_eq!(fs::read(&file).unwrap(), b"x");
 }

@@ -14,7 +14,7 @@ mod fetch;
 mod lock;
 mod man;
 mod qemu;
-mod rootfs;
+pub mod rootfs;
 
 /// craton: build immutable, A/B-partitioned container-host OS images.
 #[derive(Debug, Parser)]
