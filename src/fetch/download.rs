@@ -108,9 +108,13 @@ fn download(http: &Http, cache: &Cache, item: &Item, meter: &Meter) -> Result<So
     let mut reset_error = None;
     // Bytes of this item shown on the meter, taken back when a try is reset.
     let shown = Cell::new(0u64);
+    // The signed index's size for a package; a fixed bound for an artifact
+    // (pinned by digest, its size unknown until it is here).
+    let limit = item.size.unwrap_or(crate::http::UNSIZED_LIMIT);
     let result = http.download(
         &item.url,
         &mut out,
+        limit,
         |out| {
             meter.take_back(shown.take());
             if let Err(e) = out.reset() {

@@ -28,6 +28,10 @@ use crate::http::Http;
 /// not exhaust memory. The compressed file's size and
 /// digest are checked against Release before this.
 const MAX_INDEX_BYTES: u64 = 1 << 30;
+/// The most an InRelease may be: nothing signed gives its size, and
+/// Debian's largest (sid's, with every index's three digests) is under
+/// 1 MB; the bound keeps a hostile mirror from filling memory.
+const INRELEASE_LIMIT: u64 = 16 << 20;
 
 const PACKAGES_FORMATS: &[(&str, Compression)] = &[
     (".xz", Compression::Xz),
@@ -75,7 +79,7 @@ pub fn load_suite(http: &Http, cache: &Cache, src: &SuiteSource) -> Result<Vec<P
     let what = src.name();
     let url = format!("{}/InRelease", src.dists_url());
     let bytes = http
-        .get(&url)
+        .get(&url, INRELEASE_LIMIT)
         .with_context(|| format!("downloading {url}"))?;
     let release = verify_inrelease(&bytes, &src.keyring, &what)?;
     check_suite(&release, src, &url)?;
@@ -204,7 +208,7 @@ fn fetch_index(
 
 fn download_checked(http: &Http, cache: &Cache, url: &str, entry: IndexFile) -> Result<Vec<u8>> {
     let data = http
-        .get(url)
+        .get(url, entry.size)
         .with_context(|| format!("downloading {url}"))?;
     if data.len() as u64 != entry.size {
         bail!(
