@@ -30,13 +30,21 @@ impl Cache {
         Self::open(default_root()?)
     }
 
-    /// The cache at `root`, created if missing.
+    /// The cache at `root`, created if missing (folders craton makes are
+    /// 0755 whatever the umask), and refused if another user could write
+    /// it ([`check_owner`]).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
         let root = root.into();
         for sub in ["sha256", "tmp"] {
             let d = root.join(sub);
-            fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&d)
+                .with_context(|| format!("creating {}", d.display()))?;
         }
+        check_owner(&root)?;
         Ok(Self { root })
     }
 
@@ -150,9 +158,95 @@ pub fn default_root() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache").join("craton"))
 }
 
+/// The cache holds the tools tree, whose programs craton runs as root, and
+/// the trees and files that go into images: another user who can write
+/// the cache, or swap a folder on the way to it, could run code as root or
+/// change an image. So the root, its folders and every folder above it
+/// must belong to root or to this process's user and be writable by no one
+/// else (a folder above it may be a sticky one such as /tmp, where others
+/// cannot rename what is not theirs), as OpenSSH's StrictModes asks of
+/// ~/.ssh. Bad input: the fix is a chmod, a chown or another CRATON_CACHE.
+pub fn check_owner(root: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user (proc(5)).
+    let me = fs::metadata("/proc/self")
+        .context("reading /proc/self")?
+        .uid();
+    let root = fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+    let check = |dir: &Path, ancestor: bool| -> Result<()> {
+        let m = fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let mode = m.mode();
+        let sticky = mode & 0o1000 != 0;
+        let why = if m.uid() != 0 && m.uid() != me {
+            Some(format!(
+                "belongs to uid {}, not to root or uid {me}",
+                m.uid()
+            ))
+        } else if mode & 0o022 != 0 && !(ancestor && sticky) {
+            Some(format!(
+                "is writable by other users (mode {:o})",
+                mode & 0o7777
+            ))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(crate::error::bad_input(format!(
+                "cache {}: {} {why}; craton runs programs from its cache as root, so no \
+                 other user may be able to write it or a folder above it (chmod go-w, \
+                 chown, or another {CACHE_ENV})",
+                root.display(),
+                dir.display()
+            ))),
+            None => Ok(()),
+        }
+    };
+    for sub in ["sha256", "tmp", "trees"] {
+        let d = root.join(sub);
+        if d.exists() {
+            check(&d, false)?;
+        }
+    }
+    check(&root, false)?;
+    for a in root.ancestors().skip(1) {
+        check(a, true)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #11: nothing checked who could write the cache, although the
+    /// tools tree's programs in it run as root.
+    #[test]
+    fn a_cache_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        Cache::open(&root).unwrap();
+        let chmod =
+            |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+        for (place, mode) in [(root.clone(), 0o777), (root.join("sha256"), 0o775)] {
+            chmod(&place, mode);
+            let err = Cache::open(&root).unwrap_err();
+            assert!(crate::error::is_bad_input(&err), "{err:#}");
+            let msg = err.to_string();
+            assert!(
+                msg.contains(&format!("{} is writable by other users", place.display())),
+                "{msg}"
+            );
+            chmod(&place, 0o755);
+        }
+        // A folder above it: writable by all without the sticky bit is
+        // refused; with it (as /tmp) it is fine.
+        chmod(dir.path(), 0o777);
+        assert!(Cache::open(&root).is_err());
+        chmod(dir.path(), 0o1777);
+        Cache::open(&root).unwrap();
+        chmod(dir.path(), 0o700);
+    }
 
     #[test]
     fn mismatch_leaves_nothing() {
