@@ -60,6 +60,9 @@ pub struct Release {
     pub signed_by: Vec<String>,
 }
 
+/// How far an InRelease's Date may be ahead of the clock.
+const MAX_FUTURE_SECS: i64 = 600;
+
 /// Verifies an InRelease file against `keyring` and parses it. `what`
 /// names the suite in messages (e.g. "debian/trixie").
 pub fn verify_inrelease(bytes: &[u8], keyring: &Keyring, what: &str) -> Result<Release> {
@@ -76,6 +79,19 @@ pub fn verify_inrelease_at(
     let (signed_text, signed_by) = verify_signatures(bytes, keyring, what, now)?;
     let mut release =
         parse_release(&signed_text).with_context(|| format!("parsing InRelease of {what}"))?;
+    // A Date ahead of the clock: a file signed now for a later replay, or
+    // a clock that is wrong, which Valid-Until's check would then trust
+    // too. apt refuses such a Release as "not valid yet" (Acquire::
+    // Check-Date); the allowance is for the clocks of fresh CI machines.
+    if let Some(d) = release.date {
+        if d > now + MAX_FUTURE_SECS {
+            bail!(
+                "InRelease of {what} is not valid yet: its Date is {} seconds ahead of this \
+                 machine's clock (a wrong clock, or a file made to be replayed later)",
+                d - now
+            );
+        }
+    }
     if let Some(until) = release.valid_until {
         if now > until {
             bail!(

@@ -146,6 +146,29 @@ fn expired_valid_until_is_rejected() {
     );
 }
 
+/// Issue #11: Date was never checked, only Valid-Until, which trixie's
+/// main suite does not have. A Release dated ahead of the clock is now
+/// refused, with a few minutes' allowance.
+#[test]
+fn a_release_dated_in_the_future_is_rejected() {
+    let k = trusted();
+    let signed = clearsign(RELEASE, &[k.primary()]);
+    let date = 1_795_252_544;
+    let err = verify_inrelease_at(
+        signed.as_bytes(),
+        &k.keyring(),
+        "test/trixie",
+        date - 86_400,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("not valid yet") && err.contains("86400 seconds ahead"),
+        "{err}"
+    );
+    verify_inrelease_at(signed.as_bytes(), &k.keyring(), "test/trixie", date - 60).unwrap();
+}
+
 #[test]
 fn malformed_release_fields_are_errors() {
     assert!(parse_release("SHA256:\n abc 12 main/x\n").is_err());
