@@ -138,8 +138,13 @@ Conflicts=shutdown.target
 Before=shutdown.target
 ConditionKernelCommandLine=craton.slot
 
+# Type=simple: the slot is confirmed in the background, after the boot's
+# transaction, as Flatcar's and ChromeOS's update engines confirm theirs:
+# the host is up and docker.socket listens before the ESP is mounted and
+# written, and `is-system-running` turns `degraded` if this fails.
+# RemainAfterExit keeps a successful run visible as active (exited).
 [Service]
-Type=oneshot
+Type=simple
 RemainAfterExit=yes
 ExecStart=@MARK_GOOD@
 ";

@@ -40,7 +40,12 @@ part=$(lsblk -bndo SIZE "$rootdev")
 fsbytes=$(df -B1 --output=size / | tail -n 1 | tr -d ' ')
 slot=$(tr ' ' '\n' </proc/cmdline | grep '^craton.slot=' | cut -d= -f2)
 [ "$slot" = a ] || fail "craton.slot=$slot"
-systemctl is-active --quiet craton-mark-good.service || fail "craton-mark-good.service is not active"
+# craton-mark-good (Type=simple) confirms the slot after the boot's
+# transaction: wait for its result (exited, or failed).
+i=0
+while [ "$(systemctl show -p SubState --value craton-mark-good.service)" = running ] && [ $i -lt 300 ]; do sleep 1; i=$((i + 1)); done
+mg=$(systemctl show -p ActiveState --value craton-mark-good.service)/$(systemctl show -p SubState --value craton-mark-good.service)
+[ "$mg" = active/exited ] || fail "craton-mark-good.service is $mg"
 # mark-good found the ESP on the /usr disk from the partition table itself
 # (partx), not through udev's links.
 esp=$(journalctl -b -u craton-mark-good.service -o cat | sed -n 's/^mark-good: the ESP is //p' | tail -n 1)
