@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::error::bad_input;
-use crate::qemu::{self, Firmware, QemuRun};
+use crate::qemu::{self, Firmware, ImageFormat, QemuRun};
 
 /// The systemd credential that systemd-tmpfiles writes to
 /// /root/.ssh/authorized_keys (systemd.system-credentials(7)).
@@ -22,10 +22,20 @@ pub enum FirmwareArg {
     Uefi,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Raw,
+    Qcow2,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The disk image (raw or qcow2).
+    /// The disk image (raw or qcow2, by its name: .raw, .img, .qcow2).
     pub image: PathBuf,
+    /// The image's format, for a name that does not say it (never guessed
+    /// from the file's bytes, which the guest writes).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
     /// SeaBIOS or OVMF (UEFI).
     #[arg(long, value_enum, default_value = "uefi")]
     pub firmware: FirmwareArg,
@@ -78,6 +88,11 @@ pub fn run(args: Args) -> Result<()> {
         FirmwareArg::Uefi => Firmware::Uefi,
     };
     let mut run = QemuRun::new(Some(args.image.clone()), firmware);
+    run.format = match args.format {
+        Some(FormatArg::Raw) => Some(ImageFormat::Raw),
+        Some(FormatArg::Qcow2) => Some(ImageFormat::Qcow2),
+        None => Some(ImageFormat::from_name(&args.image).map_err(|e| bad_input(format!("{e:#}")))?),
+    };
     run.secure_boot = args.secure_boot;
     run.snapshot = args.snapshot;
     for d in &args.data_disk {
@@ -145,7 +160,8 @@ fn credentials(args: &Args) -> Result<Vec<(String, Vec<u8>)>> {
     }
     for (n, v) in &out {
         // Checked here so a bad name is bad input, not a QEMU failure.
-        qemu::smbios_credential(n, v).map_err(|e| bad_input(format!("{e:#}")))?;
+        qemu::credential_string(n, v).map_err(|e| bad_input(format!("{e:#}")))?;
     }
+    qemu::oem_strings_structure(&out).map_err(|e| bad_input(format!("{e:#}")))?;
     Ok(out)
 }

@@ -4,10 +4,22 @@
 
 use anyhow::{Result, bail};
 
-/// A credential as an SMBIOS type 11 OEM string (systemd's
+/// SMBIOS structure type of OEM strings (DMTF DSP0134, 7.12 "OEM Strings
+/// (Type 11)"), where systemd looks for credentials.
+const SMBIOS_TYPE_OEM_STRINGS: u8 = 11;
+/// The type 11 structure's formatted area: the 4-byte header (type,
+/// length, handle) and the string count (DSP0134 7.12, 6.1.2).
+const OEM_STRINGS_LENGTH: u8 = 5;
+/// The structure's handle: QEMU numbers its own structures from 0x0000 by
+/// type (0xB00 for its type 11, hw/smbios); 0xFEFF and above are reserved
+/// (DSP0134 6.1.2). Ours sits clear of both.
+const OEM_STRINGS_HANDLE: u16 = 0xC000;
+
+/// A credential as an SMBIOS OEM string (systemd's
 /// `io.systemd.credential.binary:NAME=BASE64`, systemd.system-credentials(7)).
-pub fn smbios_credential(name: &str, value: &[u8]) -> Result<String> {
-    // QEMU splits options at commas; credential names are plain words.
+pub fn credential_string(name: &str, value: &[u8]) -> Result<String> {
+    // Names stay plain words: systemd takes them as file names in
+    // $CREDENTIALS_DIRECTORY.
     let ok = !name.is_empty()
         && name
             .bytes()
@@ -16,9 +28,32 @@ pub fn smbios_credential(name: &str, value: &[u8]) -> Result<String> {
         bail!("credential name {name:?}: expected letters, digits and ._-@~");
     }
     Ok(format!(
-        "type=11,value=io.systemd.credential.binary:{name}={}",
+        "io.systemd.credential.binary:{name}={}",
         base64(value)
     ))
+}
+
+/// One SMBIOS type 11 structure holding every credential, for QEMU's
+/// `-smbios file=`: the credentials reach the guest through a file the
+/// caller keeps private, never QEMU's command line (which any local user
+/// reads in /proc/PID/cmdline, and craton logs).
+pub fn oem_strings_structure(creds: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let count = u8::try_from(creds.len())
+        .map_err(|_| anyhow::anyhow!("{} credentials: at most 255 fit", creds.len()))?;
+    let mut out = vec![SMBIOS_TYPE_OEM_STRINGS, OEM_STRINGS_LENGTH];
+    out.extend_from_slice(&OEM_STRINGS_HANDLE.to_le_bytes());
+    out.push(count);
+    for (name, value) in creds {
+        out.extend_from_slice(credential_string(name, value)?.as_bytes());
+        out.push(0);
+    }
+    // The string set ends with a second NUL; a structure without strings
+    // still ends with two (DSP0134 6.1.3).
+    if creds.is_empty() {
+        out.push(0);
+    }
+    out.push(0);
+    Ok(out)
 }
 
 /// The two credentials that make systemd run a test unit `NAME.service`:
@@ -129,9 +164,28 @@ mod tests {
         assert!(unit.contains("TTYPath=/dev/console\n"));
         assert_eq!(creds[1].0, "systemd.unit-dropin.multi-user.target");
         assert_eq!(creds[1].1, b"[Unit]\nWants=check.service\n");
-        let opt = smbios_credential("a.b", b"hi").unwrap();
-        assert_eq!(opt, "type=11,value=io.systemd.credential.binary:a.b=aGk=");
-        assert!(smbios_credential("a,b", b"").is_err());
+        let opt = credential_string("a.b", b"hi").unwrap();
+        assert_eq!(opt, "io.systemd.credential.binary:a.b=aGk=");
+        assert!(credential_string("a/b", b"").is_err());
+    }
+
+    /// The structure as DSP0134 lays it out: header, count, the strings
+    /// each ending in NUL, and one more NUL.
+    #[test]
+    fn oem_strings_structure_layout() {
+        let creds = vec![("a".to_owned(), b"hi".to_vec()), ("b".to_owned(), vec![])];
+        let s = oem_strings_structure(&creds).unwrap();
+        assert_eq!(&s[..5], &[11, 5, 0x00, 0xC0, 2]);
+        assert_eq!(
+            &s[5..],
+            b"io.systemd.credential.binary:a=aGk=\0io.systemd.credential.binary:b=\0\0"
+        );
+        assert_eq!(
+            oem_strings_structure(&[]).unwrap(),
+            [11, 5, 0x00, 0xC0, 0, 0, 0]
+        );
+        let many: Vec<_> = (0..256).map(|i| (format!("c{i}"), vec![])).collect();
+        assert!(oem_strings_structure(&many).is_err());
     }
 
     /// systemd (the host's) parses the test unit without complaint.

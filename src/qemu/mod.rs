@@ -14,8 +14,8 @@
 //! that, and when KVM was the probe's choice it reruns the guest under TCG
 //! and uses TCG for the rest of the process.
 
-use std::fs::File;
-use std::io::Read;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +28,7 @@ use crate::process::Cmd;
 mod credentials;
 mod watch;
 
-pub use credentials::{check_unit, smbios_credential};
+pub use credentials::{check_unit, credential_string, oem_strings_structure};
 use watch::Watch;
 
 /// The emulator, from the host (the integrator's .ci/run installs it).
@@ -53,8 +53,37 @@ pub(crate) const KVM_FAILURE: &str = "KVM internal error";
 /// src/boot.c), which takes milliseconds under working KVM.
 const PROBE_MARKER: &str = "No bootable device";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The first bytes of a qcow2 image (QEMU docs/interop/qcow2.txt).
-const QCOW2_MAGIC: &[u8; 4] = b"QFI\xfb";
+
+/// A disk image's format, always given to QEMU: taken from the file's name
+/// or the caller, never probed from its bytes. A guest writes those bytes:
+/// a raw image whose guest wrote a qcow2 header naming a backing file
+/// would, probed, open that host file on the next run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Raw,
+    Qcow2,
+}
+
+impl ImageFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Raw => "raw",
+            ImageFormat::Qcow2 => "qcow2",
+        }
+    }
+
+    /// From the file name: `.qcow2`, or `.raw` and `.img` for raw.
+    pub fn from_name(path: &Path) -> Result<ImageFormat> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("qcow2") => Ok(ImageFormat::Qcow2),
+            Some("raw" | "img") => Ok(ImageFormat::Raw),
+            _ => bail!(
+                "{}: the image format is not in its name (.raw, .img or .qcow2); name it (--format raw|qcow2)",
+                path.display()
+            ),
+        }
+    }
+}
 
 /// The machine's firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +121,10 @@ impl Accel {
 /// One QEMU run. Make it with [`QemuRun::new`] and set what differs.
 #[derive(Debug, Clone)]
 pub struct QemuRun {
-    /// The disk (raw or qcow2, detected); `None` for a `-kernel` run.
+    /// The disk; `None` for a `-kernel` run.
     pub image: Option<PathBuf>,
+    /// The disk's format; `None`: from its name ([`ImageFormat::from_name`]).
+    pub format: Option<ImageFormat>,
     pub firmware: Firmware,
     /// UEFI with Secure Boot enforced (ignored for BIOS).
     pub secure_boot: bool,
@@ -124,6 +155,7 @@ impl QemuRun {
     pub fn new(image: Option<PathBuf>, firmware: Firmware) -> QemuRun {
         QemuRun {
             image,
+            format: None,
             firmware,
             secure_boot: false,
             snapshot: false,
@@ -291,7 +323,11 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
             ));
     }
     if let Some(image) = &run.image {
-        let format = image_format(image)?;
+        let format = match run.format {
+            Some(f) => f,
+            None => ImageFormat::from_name(image)?,
+        }
+        .name();
         let snap = if run.snapshot { ",snapshot=on" } else { "" };
         cmd = cmd.arg("-drive").arg(format!(
             "if=virtio,format={format},file={}{snap}",
@@ -312,8 +348,22 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
         .arg("-netdev")
         .arg(format!("user,id=net0{fwd}"))
         .args(["-device", "virtio-net-pci,netdev=net0"]);
-    for (name, value) in &run.credentials {
-        cmd = cmd.args(["-smbios", &smbios_credential(name, value)?]);
+    if !run.credentials.is_empty() {
+        // In a file only this user reads (`work` is a private temporary
+        // folder): credentials may be secrets.
+        let path = work.join("credentials.smbios");
+        let data = oem_strings_structure(&run.credentials)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        f.write_all(&data)
+            .with_context(|| format!("writing {}", path.display()))?;
+        cmd = cmd
+            .arg("-smbios")
+            .arg(format!("file={}", qemu_path(&path)?));
     }
     Ok(cmd.args(&run.extra_args))
 }
@@ -324,19 +374,6 @@ fn qemu_path(p: &Path) -> Result<String> {
         .to_str()
         .with_context(|| format!("path {} is not UTF-8", p.display()))?;
     Ok(s.replace(',', ",,"))
-}
-
-fn image_format(image: &Path) -> Result<&'static str> {
-    let mut magic = [0u8; 4];
-    let mut f = File::open(image).with_context(|| format!("opening {}", image.display()))?;
-    let n = f
-        .read(&mut magic)
-        .with_context(|| format!("reading {}", image.display()))?;
-    Ok(if n == 4 && &magic == QCOW2_MAGIC {
-        "qcow2"
-    } else {
-        "raw"
-    })
 }
 
 /// KVM or TCG for this host, decided once per process: /dev/kvm must open
@@ -405,7 +442,7 @@ mod tests {
         let mut r = QemuRun::new(Some(img.clone()), Firmware::Uefi);
         r.snapshot = true;
         r.ssh_forward_port = Some(2222);
-        r.credentials = vec![("x".into(), b"y".to_vec())];
+        r.credentials = vec![("x".into(), b"secret".to_vec())];
         r.data_disks = vec![dir.path().join("data,1.tar")];
         let line = command(&r, Accel::Tcg, dir.path(), false)
             .unwrap()
@@ -420,10 +457,55 @@ mod tests {
                 dir.path().display()
             ),
             "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
-            "type=11,value=io.systemd.credential.binary:x=eQ==",
+            &format!("-smbios file={}/credentials.smbios", dir.path().display()),
         ] {
             assert!(line.contains(want), "{want} not in {line}");
         }
         assert!(dir.path().join(OVMF_VARS).is_file());
+        // The credential is in a private file, not on the command line.
+        assert!(
+            !line.contains("c2VjcmV0") && !line.contains("secret"),
+            "{line}"
+        );
+        let cred = dir.path().join("credentials.smbios");
+        let meta = std::fs::metadata(&cred).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let data = std::fs::read(&cred).unwrap();
+        assert!(data.ends_with(b"io.systemd.credential.binary:x=c2VjcmV0\0\0"));
+    }
+
+    /// The format comes from the name (or the caller), never from the
+    /// bytes: a raw image that starts like a qcow2 stays raw.
+    #[test]
+    fn image_format_from_the_name_not_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("disk.raw");
+        std::fs::write(&img, b"QFI\xfb\0\0\0\x03").unwrap();
+        let r = QemuRun::new(Some(img.clone()), Firmware::Bios);
+        let line = command(&r, Accel::Tcg, dir.path(), false)
+            .unwrap()
+            .display();
+        assert!(
+            line.contains(&format!("if=virtio,format=raw,file={}", img.display())),
+            "{line}"
+        );
+        let odd = dir.path().join("disk.bin");
+        std::fs::write(&odd, b"").unwrap();
+        let Err(err) = command(
+            &QemuRun::new(Some(odd.clone()), Firmware::Bios),
+            Accel::Tcg,
+            dir.path(),
+            false,
+        ) else {
+            panic!("a disk.bin without --format was taken");
+        };
+        assert!(format!("{err:#}").contains("--format raw|qcow2"), "{err:#}");
+        let mut r = QemuRun::new(Some(odd), Firmware::Bios);
+        r.format = Some(ImageFormat::Qcow2);
+        let line = command(&r, Accel::Tcg, dir.path(), false)
+            .unwrap()
+            .display();
+        assert!(line.contains("format=qcow2"), "{line}");
     }
 }

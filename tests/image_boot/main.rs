@@ -246,6 +246,15 @@ fn bad_input_writes_nothing() {
         &["qemu", "missing.raw", "--firmware", "bios"],
     );
     run.fails(2, "missing.raw: no such image file");
+    // The format comes from the name or --format, never from the bytes
+    // (issue #11): a name that does not say it is bad input.
+    std::fs::write(dir.path().join("disk.bin"), b"QFI\xfb").unwrap();
+    let run = support::craton_real(
+        &support_cache(),
+        dir.path(),
+        &["qemu", "disk.bin", "--firmware", "bios"],
+    );
+    run.fails(2, "the image format is not in its name");
     let run = Command::new(env!("CARGO_BIN_EXE_craton"))
         .args(["build", "tests/container-host-test.toml", "--out"])
         .arg(&out)
