@@ -7,10 +7,10 @@
 //!
 //! Children run in their own process group; when craton receives SIGINT or
 //! SIGTERM (see `signal`) the wrapper stops the child's group and returns an
-//! error, so the caller's guards unwind. `chroot` runs a command inside a
-//! tree (used with the mount guards of `rootfs::chroot`).
-//! (`unsafe`: setpgid(2) in the child and kill(2) of its process group;
-//! std has neither.)
+//! error, so the caller's guards unwind. `die_with_parent` ties a child's
+//! life to craton's, even to a SIGKILL (`rootfs::chroot` uses it).
+//! (`unsafe`: prctl(2) in the child and kill(2) of its process group; std
+//! has neither.)
 
 #![allow(unsafe_code)]
 use std::ffi::{OsStr, OsString};
@@ -37,7 +37,7 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
     env_clear: bool,
-    chroot: Option<PathBuf>,
+    die_with_parent: bool,
     foreground: bool,
 }
 
@@ -49,7 +49,7 @@ impl Cmd {
             cwd: None,
             env: Vec::new(),
             env_clear: false,
-            chroot: None,
+            die_with_parent: false,
             foreground: false,
         }
     }
@@ -86,22 +86,18 @@ impl Cmd {
         self
     }
 
-    /// Runs the command with `dir` as its root (chroot(2), then chdir to
-    /// the new root, or to `cwd` inside it). The program path is looked up
-    /// inside the tree.
-    pub fn chroot(mut self, dir: impl AsRef<Path>) -> Self {
-        self.chroot = Some(dir.as_ref().to_owned());
+    /// The child gets SIGKILL when craton's thread that started it ends,
+    /// for whatever reason, SIGKILL included (PR_SET_PDEATHSIG, prctl(2)).
+    /// Only for children that the starting thread waits for, as every
+    /// [`Cmd`] run is.
+    pub fn die_with_parent(mut self) -> Self {
+        self.die_with_parent = true;
         self
     }
 
     /// The command line, shell-escaped, for logs and errors.
     pub fn display(&self) -> String {
-        let root = self
-            .chroot
-            .as_ref()
-            .map(|d| format!("chroot {} ", shell_quote(&d.to_string_lossy())))
-            .unwrap_or_default();
-        root + &std::iter::once(&self.program)
+        std::iter::once(&self.program)
             .chain(&self.args)
             .map(|a| shell_quote(&a.to_string_lossy()))
             .collect::<Vec<_>>()
@@ -124,28 +120,19 @@ impl Cmd {
         for (k, v) in &self.env {
             c.env(k, v);
         }
-        match &self.chroot {
-            None => {
-                if let Some(d) = &self.cwd {
-                    c.current_dir(d);
-                }
-            }
-            Some(root) => {
-                let root = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
-                    .expect("paths have no NUL bytes");
-                let cwd = self.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-                let cwd = std::ffi::CString::new(cwd.as_os_str().as_encoded_bytes())
-                    .expect("paths have no NUL bytes");
-                // SAFETY: chroot and chdir are async-signal-safe and only
-                // touch the child between fork and exec.
-                unsafe {
-                    c.pre_exec(move || {
-                        if libc::chroot(root.as_ptr()) != 0 || libc::chdir(cwd.as_ptr()) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        if self.die_with_parent {
+            // SAFETY: prctl is async-signal-safe and only touches the
+            // child between fork and exec.
+            unsafe {
+                c.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
             }
         }
         c

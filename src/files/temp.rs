@@ -81,6 +81,7 @@ impl TempTree {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        sweep_stale(parent, &name);
         for n in 0..1000 {
             let path = parent.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
             match fs::create_dir(&path) {
@@ -149,6 +150,48 @@ impl Drop for TempTree {
     }
 }
 
+/// Removes the temporary trees for `name` in `parent` whose craton process
+/// is gone (".NAME.tmp-PID-N" without a /proc/PID): what a build killed by
+/// SIGKILL or the OOM killer leaves. One with a mount below it is left and
+/// logged, never deleted across the mount; a PID that runs again (reused)
+/// keeps its tree until a later run.
+fn sweep_stale(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('-') else {
+            continue;
+        };
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !numeric(pid) || !numeric(n) || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let path = e.path();
+        match mounts_below(&path) {
+            Ok(m) if m.is_empty() => {
+                tracing::info!(
+                    "removing {}, left by a craton that was killed",
+                    path.display()
+                );
+                if let Err(err) = remove_tree(&path) {
+                    tracing::warn!("removing {}: {err:#}", path.display());
+                }
+            }
+            Ok(m) => tracing::warn!(
+                "not removing {} (left by a killed craton): mounts remain below it: {m:?}",
+                path.display()
+            ),
+            Err(err) => tracing::warn!("not removing {}: {err:#}", path.display()),
+        }
+    }
+}
+
 /// Removes a tree, first making read-only folders writable (dpkg trees have
 /// some) so that remove_dir_all can empty them.
 pub fn remove_tree(path: &Path) -> Result<()> {
@@ -172,12 +215,60 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// /proc/self belongs to the process's effective user.
+    fn running_as_root() -> bool {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    }
+
     #[test]
     fn mountinfo_escapes() {
         assert_eq!(unescape_mountinfo(br"/a\040b\134c"), b"/a b\\c");
         assert_eq!(unescape_mountinfo(b"/plain"), b"/plain");
         // Not an escape: a digit that is not octal.
         assert_eq!(unescape_mountinfo(br"/x\089"), br"/x\089");
+    }
+
+    /// Issue #11: a build killed by SIGKILL left ".NAME.tmp-PID-N" trees
+    /// that nothing ever removed. The next temporary tree for the same
+    /// name sweeps those of dead processes, but not a live process's nor
+    /// one with a mount below it.
+    #[test]
+    fn stale_temporary_trees_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("base-1");
+        // PIDs stop at 4194304 (PID_MAX_LIMIT): this one never runs.
+        let dead = dir.path().join(".base-1.tmp-999999999-0");
+        fs::create_dir_all(dead.join("usr/bin")).unwrap();
+        fs::write(dead.join("usr/bin/x"), "x").unwrap();
+        let live = dir
+            .path()
+            .join(format!(".base-1.tmp-{}-7", std::process::id()));
+        fs::create_dir(&live).unwrap();
+        let other = dir.path().join(".tools-1.tmp-999999999-0");
+        fs::create_dir(&other).unwrap();
+        let mounted = dir.path().join(".base-1.tmp-999999998-0");
+        fs::create_dir_all(mounted.join("dev")).unwrap();
+        let root = running_as_root();
+        if root {
+            crate::process::Cmd::new("mount")
+                .args(["-t", "tmpfs", "tmpfs"])
+                .arg(mounted.join("dev"))
+                .run()
+                .unwrap();
+            fs::write(mounted.join("dev/keep"), "k").unwrap();
+        }
+        let t = TempTree::beside(&dest).unwrap();
+        assert!(!dead.exists(), "the dead process's tree is still there");
+        assert!(live.exists() && other.exists());
+        if root {
+            assert!(mounted.join("dev/keep").exists());
+            crate::process::Cmd::new("umount")
+                .arg(mounted.join("dev"))
+                .run()
+                .unwrap();
+        }
+        drop(t);
     }
 
     /// Issue #11: bytes >= 0x80 were each turned into a char of their own,

@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::chroot::ChrootMounts;
 use super::order::{self, Relations};
 use crate::deb::unpack::{self, DebInput};
 use crate::deb::{PathFilter, dpkgdb};
@@ -73,7 +72,6 @@ pub fn install(tree: &Path, debs: &[DebInput], filter: &PathFilter, jobs: usize)
     }
     dpkgdb::register(tree, &[]).context("creating dpkg's database")?;
 
-    let _mounts = ChrootMounts::new(tree)?;
     let _policy = FileGuard::write(tree.join(POLICY_RC_D), POLICY_RC_D_TEXT, 0o755)?;
     {
         let stage = Stage::new(tree, &ess)?;
@@ -123,8 +121,7 @@ pub fn install(tree: &Path, debs: &[DebInput], filter: &PathFilter, jobs: usize)
 
 /// A command inside the tree with a clean, non-interactive environment.
 fn chroot_cmd(tree: &Path, program: &str) -> Cmd {
-    Cmd::new(program)
-        .chroot(tree)
+    super::chroot::isolated(tree, program)
         .env_clear()
         .env("PATH", CHROOT_PATH)
         .env("LC_ALL", "C.UTF-8")
@@ -181,11 +178,12 @@ impl Stage {
                 d.arch
             );
             let dest = dir.join(&name);
-            // A hard link when the cache is on the same filesystem.
-            if fs::hard_link(&d.path, &dest).is_err() {
-                fs::copy(&d.path, &dest)
-                    .with_context(|| format!("copying {} into the tree", d.path.display()))?;
-            }
+            // A copy, never a hard link: dpkg and the scripts in the
+            // chroot could write through a link into the cache (fs::copy
+            // uses copy_file_range, which shares blocks where the
+            // filesystem can).
+            fs::copy(&d.path, &dest)
+                .with_context(|| format!("copying {} into the tree", d.path.display()))?;
             names.push(name);
         }
         Ok(Self { dir, names })
