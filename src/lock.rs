@@ -41,6 +41,20 @@ pub struct Lock {
     /// The initrd's packages ([initrd] packages), a separate closure.
     #[serde(default, rename = "initrd-package")]
     pub initrd: Vec<LockedPackage>,
+    /// The Date of each suite's InRelease that the lock was resolved from:
+    /// the next resolution refuses an older one (`resolve`).
+    #[serde(default, rename = "release")]
+    pub releases: Vec<LockedRelease>,
+}
+
+/// One suite's InRelease as the lock was resolved from it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LockedRelease {
+    pub repository: String,
+    pub suite: String,
+    /// Its `Date` field, in Unix seconds.
+    pub date: i64,
 }
 
 /// What the lock was resolved from; compared by `--locked`.
@@ -144,7 +158,15 @@ impl Lock {
             artifacts,
             tools,
             initrd,
+            releases: Vec::new(),
         }
+    }
+
+    /// The same lock, recording the suites' InRelease dates.
+    pub fn with_releases(mut self, mut releases: Vec<LockedRelease>) -> Self {
+        releases.sort();
+        self.releases = releases;
+        self
     }
 
     /// The artifacts a profile pins, as lock entries.
@@ -227,6 +249,16 @@ impl Lock {
                     names::pool_path(&p.filename),
                 )?;
             }
+        }
+        for (i, r) in self.releases.iter().enumerate() {
+            let what = format!("[[release]] #{} ({:?})", i + 1, r.suite);
+            field(
+                &what,
+                "repository",
+                &r.repository,
+                names::entry_name(&r.repository),
+            )?;
+            field(&what, "suite", &r.suite, names::archive_word(&r.suite))?;
         }
         for (i, a) in self.artifacts.iter().enumerate() {
             let what = format!("[[artifact]] #{} ({:?})", i + 1, a.name);

@@ -3,12 +3,13 @@
 //! used as it is; the closure itself is `crate::repo::solver`'s.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
 use crate::context::Context;
 use crate::error::bad_input;
-use crate::lock::{Inputs, Lock, LockedPackage};
+use crate::lock::{Inputs, Lock, LockedPackage, LockedRelease};
 use crate::repo::index::{self, SuiteSource};
 use crate::repo::keyring::Keyring;
 use crate::repo::packages::PackageRecord;
@@ -38,7 +39,18 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
             });
         }
     }
-    let universe = index::load_all(&ctx.http, &ctx.cache, &sources)?;
+    let loaded = index::load_all(&ctx.http, &ctx.cache, &sources)?;
+    let releases: Vec<LockedRelease> = loaded
+        .dates
+        .iter()
+        .map(|(repository, suite, date)| LockedRelease {
+            repository: repository.clone(),
+            suite: suite.clone(),
+            date: *date,
+        })
+        .collect();
+    refuse_older_releases(&ctx.lock_path, &releases)?;
+    let universe = loaded.universe;
     let closure = |include: &[String], exclude: &[String], with_required: bool| {
         let request = Request {
             include: include.to_vec(),
@@ -65,7 +77,49 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
         Lock::artifacts_of(profile),
         tools,
         initrd,
-    ))
+    )
+    .with_releases(releases))
+}
+
+/// An InRelease older than the one the existing lock was resolved from is
+/// refused: a mirror (or anyone on the path) replaying old, validly signed
+/// metadata would otherwise roll the packages back. A suite with no Valid-
+/// Until (trixie's main suite) has no other defence against that.
+fn refuse_older_releases(lock_path: &Path, now: &[LockedRelease]) -> Result<()> {
+    if !lock_path.exists() {
+        return Ok(());
+    }
+    let old = match Lock::read(lock_path) {
+        Ok(l) => l,
+        Err(e) => {
+            // Replaced by this resolution; it cannot vouch for anything.
+            tracing::warn!(
+                "not comparing release dates with {}: {e:#}",
+                lock_path.display()
+            );
+            return Ok(());
+        }
+    };
+    for r in now {
+        let before = old
+            .releases
+            .iter()
+            .find(|o| o.repository == r.repository && o.suite == r.suite);
+        if let Some(before) = before
+            && r.date < before.date
+        {
+            anyhow::bail!(
+                "InRelease of {}/{} is older than the one {} was resolved from (its Date is {} \
+                 seconds earlier): the mirror serves old metadata, or someone replays it; use a \
+                 current mirror",
+                r.repository,
+                r.suite,
+                lock_path.display(),
+                before.date - r.date,
+            );
+        }
+    }
+    Ok(())
 }
 
 fn locked(p: &PackageRecord) -> LockedPackage {

@@ -210,6 +210,33 @@ fn bad_signature_fails() {
     s.assert_cache_empty();
 }
 
+/// Issue #11: an InRelease older than the one the lock was made from (old
+/// metadata, validly signed, served again) was taken, and trixie's main
+/// suite has no Valid-Until to stop it. The lock now records each suite's
+/// Date and the next resolution refuses an older one, leaving the lock as
+/// it was.
+#[test]
+fn an_inrelease_older_than_the_locks_is_refused() {
+    let s = setup();
+    s.run(&["lock"]).ok();
+    let lock = s.lock_text();
+    assert!(
+        lock.contains(
+            "[[release]]\nrepository = \"fixture\"\nsuite = \"fixture\"\ndate = 1700000000\n"
+        ),
+        "{lock}"
+    );
+    fs::copy(
+        s.fx.path("InRelease.older"),
+        s.fx.root().join("dists/fixture/InRelease"),
+    )
+    .unwrap();
+    let r = s.run(&["lock"]);
+    r.fails(1, "is older than the one");
+    assert!(r.stderr().contains("86400"), "{}", r.stderr());
+    assert_eq!(s.lock_text(), lock, "the lock was rewritten");
+}
+
 #[test]
 fn unknown_signing_key_fails() {
     let s = setup();

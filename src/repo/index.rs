@@ -76,6 +76,15 @@ impl SuiteSource {
 /// Downloads and verifies a suite's InRelease and Packages indexes and
 /// returns their amd64 and arch-all records.
 pub fn load_suite(http: &Http, cache: &Cache, src: &SuiteSource) -> Result<Vec<PackageRecord>> {
+    load_suite_dated(http, cache, src).map(|(records, _)| records)
+}
+
+/// [`load_suite`], with the InRelease's Date (Unix seconds) when it has one.
+fn load_suite_dated(
+    http: &Http,
+    cache: &Cache,
+    src: &SuiteSource,
+) -> Result<(Vec<PackageRecord>, Option<i64>)> {
     let what = src.name();
     let url = format!("{}/InRelease", src.dists_url());
     let bytes = http
@@ -116,16 +125,24 @@ pub fn load_suite(http: &Http, cache: &Cache, src: &SuiteSource) -> Result<Vec<P
             records.extend(recs);
         }
     }
-    Ok(records)
+    Ok((records, release.date))
+}
+
+/// What [`load_all`] loaded: the universe, and each suite's InRelease Date
+/// (repository, suite, Unix seconds) for those that have one.
+pub struct Loaded {
+    pub universe: Universe,
+    pub dates: Vec<(String, String, i64)>,
 }
 
 /// Loads every suite (in parallel) and builds the universe. Records keep the
 /// order of `sources`, so that ties between equal versions are stable.
-pub fn load_all(http: &Http, cache: &Cache, sources: &[SuiteSource]) -> Result<Universe> {
-    let results: Vec<Result<Vec<PackageRecord>>> = std::thread::scope(|s| {
+pub fn load_all(http: &Http, cache: &Cache, sources: &[SuiteSource]) -> Result<Loaded> {
+    type Res = Result<(Vec<PackageRecord>, Option<i64>)>;
+    let results: Vec<Res> = std::thread::scope(|s| {
         let handles: Vec<_> = sources
             .iter()
-            .map(|src| s.spawn(move || load_suite(http, cache, src)))
+            .map(|src| s.spawn(move || load_suite_dated(http, cache, src)))
             .collect();
         handles
             .into_iter()
@@ -136,12 +153,19 @@ pub fn load_all(http: &Http, cache: &Cache, sources: &[SuiteSource]) -> Result<U
             .collect()
     });
     let mut all = Vec::new();
+    let mut dates = Vec::new();
     for (src, res) in sources.iter().zip(results) {
-        let recs = res.with_context(|| format!("loading {}", src.name()))?;
+        let (recs, date) = res.with_context(|| format!("loading {}", src.name()))?;
         tracing::info!("{}: {} packages", src.name(), recs.len());
         all.extend(recs);
+        if let Some(d) = date {
+            dates.push((src.repository.clone(), src.suite.clone(), d));
+        }
     }
-    Ok(Universe::new(all))
+    Ok(Loaded {
+        universe: Universe::new(all),
+        dates,
+    })
 }
 
 /// A Release for another suite than asked for could downgrade the system

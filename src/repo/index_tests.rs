@@ -282,7 +282,7 @@ fn load_all_merges_suites_in_order() {
         source(mirror.path(), "trixie"),
         source(mirror.path(), "trixie-security"),
     ];
-    let u = load_all(&Http::new(), &cache, &srcs).unwrap();
+    let u = load_all(&Http::new(), &cache, &srcs).unwrap().universe;
     assert_eq!(u.suites(), ["debian/trixie", "debian/trixie-security"]);
     assert_eq!(u.record_count(), 4);
     let hello = u.candidate("hello").unwrap();
@@ -327,7 +327,7 @@ fn real_mirror() {
         srcs.push(suite(&sec, "trixie-security"));
     }
     let t = std::time::Instant::now();
-    let u = load_all(&Http::new(), &cache, &srcs).unwrap();
+    let u = load_all(&Http::new(), &cache, &srcs).unwrap().universe;
     let loaded = t.elapsed();
     let include = "systemd systemd-sysv udev dbus docker.io docker-cli containerd runc iptables \
                    linux-image-amd64 kmod iproute2 openssh-server systemd-resolved \
