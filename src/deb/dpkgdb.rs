@@ -12,14 +12,13 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
 use super::unpack::{Control, Unpacked};
+use crate::files::tree;
 use crate::repo::deb822;
 
 /// dpkg's administrative directory (dpkg(1), `--admindir`).
@@ -80,10 +79,11 @@ const FIELD_ORDER: &[&str] = &[
 /// Writes the database for `unpacked` into `tree`, adding to a database
 /// that is already there.
 pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
-    let admin = tree.join(ADMIN_DIR);
+    // Every path goes through `files::tree`: a package could ship
+    // /var/lib/dpkg, or a file in it, as a symlink out of the tree.
+    let admin = format!("/{ADMIN_DIR}");
     for d in ["info", "updates", "triggers", "alternatives", "parts"] {
-        let p = admin.join(d);
-        fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+        tree::resolve_dir(tree, &format!("{admin}/{d}"), true)?;
     }
     let mut pkgs: Vec<&Unpacked> = unpacked.iter().collect();
     pkgs.sort_by(|a, b| {
@@ -96,33 +96,34 @@ pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
     for u in &pkgs {
         status.push_str(&stanza(u)?);
         status.push('\n');
-        write_info(&admin, u)?;
+        write_info(tree, &admin, u)?;
         triggers(u, &mut file_triggers, &mut explicit)?;
     }
-    let old_status = fs::read(admin.join("status")).unwrap_or_default();
+    let status_path = format!("{admin}/status");
+    let old_status = tree::read(tree, &status_path)?.unwrap_or_default();
     if !old_status.is_empty() && !old_status.ends_with(b"\n\n") {
         // Keep a blank line between dpkg's last stanza and ours.
         status.insert(0, '\n');
     }
-    append(&admin.join("status"), status.as_bytes(), 0o644)?;
+    tree::append(tree, &status_path, status.as_bytes(), 0o644)?;
     // Empty files that dpkg and debootstrap create on a new system, so no
     // tool in the chroot finds them missing.
+    let missing = |name: &str, data: &[u8], mode: u32| {
+        tree::write_if_missing(tree, &format!("{admin}/{name}"), data, mode)
+    };
     for f in ["available", "diversions", "statoverride"] {
-        write_if_missing(&admin.join(f), b"", 0o644)?;
+        missing(f, b"", 0o644)?;
     }
-    write_if_missing(
-        &admin.join("arch"),
-        format!("{NATIVE_ARCH}\n").as_bytes(),
-        0o644,
-    )?;
-    write_if_missing(&admin.join("info/format"), INFO_FORMAT.as_bytes(), 0o644)?;
+    missing("arch", format!("{NATIVE_ARCH}\n").as_bytes(), 0o644)?;
+    missing("info/format", INFO_FORMAT.as_bytes(), 0o644)?;
     // dpkg's lock files are 0640 and empty (src/lib/dpkg/dbmodify.c).
-    write_if_missing(&admin.join("lock"), b"", 0o640)?;
-    write_if_missing(&admin.join("lock-frontend"), b"", 0o640)?;
-    write_if_missing(&admin.join("triggers/Lock"), b"", 0o600)?;
-    write_if_missing(&admin.join("triggers/Unincorp"), b"", 0o644)?;
-    append(
-        &admin.join("triggers/File"),
+    missing("lock", b"", 0o640)?;
+    missing("lock-frontend", b"", 0o640)?;
+    missing("triggers/Lock", b"", 0o600)?;
+    missing("triggers/Unincorp", b"", 0o644)?;
+    tree::append(
+        tree,
+        &format!("{admin}/triggers/File"),
         file_triggers.as_bytes(),
         0o644,
     )?;
@@ -135,29 +136,14 @@ pub fn register(tree: &Path, unpacked: &[Unpacked]) -> Result<()> {
         }
     }
     for (name, text) in by_name {
-        append(&admin.join("triggers").join(&name), text.as_bytes(), 0o644)?;
+        tree::append(
+            tree,
+            &format!("{admin}/triggers/{name}"),
+            text.as_bytes(),
+            0o644,
+        )?;
     }
     Ok(())
-}
-
-/// Writes `data` unless the file exists (dpkg may have written it).
-fn write_if_missing(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    write(path, data, mode)
-}
-
-/// Adds `data` after what the file holds (an existing status file ends
-/// with a blank line after its last stanza, as dpkg writes it).
-fn append(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let mut all = match fs::read(path) {
-        Ok(old) => old,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    all.extend_from_slice(data);
-    write(path, &all, mode)
 }
 
 /// The name dpkg uses for a package in info file names and trigger files:
@@ -222,12 +208,16 @@ fn canonical(name: &str) -> String {
 }
 
 /// info/<name>.list and every control member as info/<name>.<member>.
-fn write_info(admin: &Path, u: &Unpacked) -> Result<()> {
+fn write_info(tree: &Path, admin: &str, u: &Unpacked) -> Result<()> {
     let name = info_name(&u.control);
-    let info = admin.join("info");
     let mut list = u.paths.join("\n");
     list.push('\n');
-    write(&info.join(format!("{name}.list")), list.as_bytes(), 0o644)?;
+    tree::write_file(
+        tree,
+        &format!("{admin}/info/{name}.list"),
+        list.as_bytes(),
+        0o644,
+    )?;
     for m in &u.control_files {
         if m.name.contains(['/', '.']) || m.name == "list" {
             bail!("{}: control member {:?} cannot be stored", name, m.name);
@@ -237,8 +227,12 @@ fn write_info(admin: &Path, u: &Unpacked) -> Result<()> {
         } else {
             0o644
         };
-        let p = info.join(format!("{name}.{}", m.name));
-        write(&p, &m.data, mode)?;
+        let p = tree::write_file(
+            tree,
+            &format!("{admin}/info/{name}.{}", m.name),
+            &m.data,
+            mode,
+        )?;
         // dpkg keeps the member's mtime from control.tar.
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(m.mtime);
         fs::File::open(&p)
@@ -280,16 +274,6 @@ fn triggers(u: &Unpacked, file: &mut String, named: &mut Vec<(String, String)>) 
     Ok(())
 }
 
-/// Writes a file in one go with the given mode.
-fn write(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let ctx = || format!("writing {}", path.display());
-    let mut f = fs::File::create(path).with_context(ctx)?;
-    f.write_all(data).with_context(ctx)?;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .with_context(ctx)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +303,24 @@ mod tests {
              Description: d\n long\nHomepage: https://example.invalid\n"
         );
         assert_eq!(info_name(&u.control), "p:amd64");
+    }
+
+    /// Issue #11: the database was written below `tree.join(var/lib/dpkg)`,
+    /// so a package that shipped that folder as a symlink to a host path
+    /// had craton write dpkg's files on the host. Now the path resolves
+    /// inside the tree.
+    #[test]
+    fn a_symlinked_admin_dir_stays_in_the_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let host_dir = t.path().join("host-dpkg");
+        fs::create_dir(&host_dir).unwrap();
+        let tree = t.path().join("tree");
+        fs::create_dir_all(tree.join("var/lib")).unwrap();
+        std::os::unix::fs::symlink(&host_dir, tree.join("var/lib/dpkg")).unwrap();
+        register(&tree, &[]).unwrap();
+        assert!(fs::read_dir(&host_dir).unwrap().next().is_none());
+        let inside = tree.join(host_dir.strip_prefix("/").unwrap());
+        assert!(inside.join("status").is_file());
+        assert!(inside.join("info/format").is_file());
     }
 }

@@ -123,15 +123,131 @@ fn components(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// The host path of `path` (absolute in the tree) with every symlink on
+/// the way resolved inside the tree, the last name's included: what a
+/// process chrooted into the tree would open. The result is not a symlink
+/// (it may not exist); no folder is created.
+pub fn resolve(tree: &Path, path: &str) -> Result<PathBuf> {
+    let mut path = path.to_owned();
+    for _ in 0..MAX_SYMLINKS {
+        let dir = resolve_dir(tree, parent(&path), false)?;
+        let name = file_name(&path);
+        if name.is_empty() || name == "." || name == ".." {
+            bail!("{path} does not name a file");
+        }
+        let host = dir.join(name);
+        match fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&host)
+                    .with_context(|| format!("reading link {}", host.display()))?;
+                let target = target.to_string_lossy().into_owned();
+                path = if target.starts_with('/') {
+                    target
+                } else {
+                    // The folder's path in the tree (resolve_dir never
+                    // leaves it), then the relative target.
+                    let rel = dir.strip_prefix(tree).unwrap_or(Path::new(""));
+                    format!("/{}/{target}", rel.to_string_lossy())
+                };
+            }
+            _ => return Ok(host),
+        }
+    }
+    bail!("too many symlinks resolving {path} in {}", tree.display())
+}
+
+/// Opens the host file for writing without following a symlink at it
+/// (O_NOFOLLOW): the checks above are by name, this is by the open itself.
+fn open_write(host: &Path, truncate: bool, create: bool) -> Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .truncate(truncate)
+        .create(create)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(host)
+        .with_context(|| format!("opening {}", host.display()))
+}
+
+/// The bytes of a file in the tree (symlinks resolved inside it), or
+/// `None` when there is none.
+pub fn read(tree: &Path, path: &str) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let host = match resolve(tree, path) {
+        Ok(h) => h,
+        // A folder on the way is missing (or is a file): no such file.
+        Err(e) => {
+            tracing::debug!("{path} in {}: {e:#}", tree.display());
+            return Ok(None);
+        }
+    };
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&host);
+    match f {
+        Ok(mut f) => {
+            let mut out = Vec::new();
+            f.read_to_end(&mut out)
+                .with_context(|| format!("reading {}", host.display()))?;
+            Ok(Some(out))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", host.display())),
+    }
+}
+
 /// The text of a file in the tree, or "" when it does not exist.
 pub fn read_or_empty(tree: &Path, path: &str) -> Result<String> {
-    let host = resolve_dir(tree, parent(path), false).map(|d| d.join(file_name(path)));
-    match host {
-        Ok(h) if h.exists() => {
-            fs::read_to_string(&h).with_context(|| format!("reading {}", h.display()))
-        }
-        _ => Ok(String::new()),
+    match read(tree, path)? {
+        Some(b) => String::from_utf8(b).with_context(|| format!("{path} is not UTF-8")),
+        None => Ok(String::new()),
     }
+}
+
+/// Replaces the content of the existing file at `path` (symlinks resolved
+/// inside the tree), keeping its mode and owner; `Ok(false)` when there is
+/// no such file.
+pub fn rewrite(tree: &Path, path: &str, content: &[u8]) -> Result<bool> {
+    // A folder on the way missing (a link into nowhere): no such file.
+    let Ok(host) = resolve(tree, path) else {
+        return Ok(false);
+    };
+    if !fs::symlink_metadata(&host).is_ok_and(|m| m.is_file()) {
+        return Ok(false);
+    }
+    let mut f = open_write(&host, true, false)?;
+    f.write_all(content)
+        .with_context(|| format!("writing {}", host.display()))?;
+    Ok(true)
+}
+
+/// Adds `content` at the end of the file at `path` (made with `mode`,
+/// root-owned, when missing; a symlink there is resolved inside the tree).
+pub fn append(tree: &Path, path: &str, content: &[u8], mode: u32) -> Result<()> {
+    let host = resolve(tree, path).or_else(|_| place(tree, path))?;
+    let new = !host.exists();
+    let mut f = open_write(&host, false, true)?;
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::End(0))
+        .with_context(|| format!("seeking {}", host.display()))?;
+    f.write_all(content)
+        .with_context(|| format!("writing {}", host.display()))?;
+    if new {
+        set_mode_root(&host, mode)?;
+    }
+    Ok(())
+}
+
+/// Writes a new file at `path` unless something (a file, a folder, a
+/// symlink) is there already.
+pub fn write_if_missing(tree: &Path, path: &str, content: &[u8], mode: u32) -> Result<()> {
+    let host = place(tree, path)?;
+    if fs::symlink_metadata(&host).is_ok() {
+        return Ok(());
+    }
+    write_file(tree, path, content, mode).map(|_| ())
 }
 
 fn parent(path: &str) -> &str {
@@ -178,5 +294,44 @@ mod tests {
         assert_eq!(fs::read(tree.join("etc/b")).unwrap(), b"b");
         assert_eq!(read_or_empty(tree, "/etc/c").unwrap(), "c");
         assert_eq!(read_or_empty(tree, "/etc/none").unwrap(), "");
+    }
+
+    /// Issue #11: /etc/shadow was read and rewritten through an absolute
+    /// symlink in the tree to the host's file. Reads, rewrites and appends
+    /// now resolve links inside the tree: the host file outside it is
+    /// never read or written.
+    #[test]
+    fn links_at_the_file_never_reach_the_host() {
+        let t = tempfile::tempdir().unwrap();
+        let host_secret = t.path().join("host-shadow");
+        fs::write(&host_secret, "host\n").unwrap();
+        let tree = t.path().join("tree");
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        // On the host this absolute link leads out of the tree.
+        std::os::unix::fs::symlink(&host_secret, tree.join("etc/shadow")).unwrap();
+        let p = host_secret.display().to_string();
+        assert_eq!(read_or_empty(&tree, "/etc/shadow").unwrap(), "");
+        assert!(!rewrite(&tree, "/etc/shadow", b"x").unwrap());
+        // The link leads nowhere inside the tree: an error, as in a chroot.
+        assert!(append(&tree, "/etc/shadow", b"y\n", 0o600).is_err());
+        assert_eq!(fs::read_to_string(&host_secret).unwrap(), "host\n");
+        let inside = tree.join(p.trim_start_matches('/'));
+        fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        append(&tree, "/etc/shadow", b"y\n", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&host_secret).unwrap(), "host\n");
+        // The link's target, taken inside the tree, got the append.
+        assert_eq!(
+            fs::read_to_string(tree.join(p.trim_start_matches('/'))).unwrap(),
+            "y\n"
+        );
+        assert_eq!(read_or_empty(&tree, "/etc/shadow").unwrap(), "y\n");
+        assert!(rewrite(&tree, "/etc/shadow", b"z\n").unwrap());
+        assert_eq!(read_or_empty(&tree, "/etc/shadow").unwrap(), "z\n");
+        // A relative link resolves from its folder, inside the tree.
+        std::os::unix::fs::symlink("shadow", tree.join("etc/gshadow")).unwrap();
+        assert_eq!(read_or_empty(&tree, "/etc/gshadow").unwrap(), "z\n");
+        write_if_missing(&tree, "/etc/gshadow", b"new", 0o600).unwrap();
+        assert_eq!(read_or_empty(&tree, "/etc/gshadow").unwrap(), "z\n");
+        assert_eq!(fs::read_to_string(&host_secret).unwrap(), "host\n");
     }
 }

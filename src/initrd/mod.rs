@@ -13,9 +13,7 @@ pub mod modules;
 pub mod units;
 pub mod users;
 
-use std::fs;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -141,7 +139,12 @@ pub fn make(
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
     unpack::unpack_all(tree, &debs, jobs).context("unpacking the initrd's packages")?;
     for rel in TRIM {
-        remove_tree(&tree.join(rel))?;
+        // The folder above resolved inside the tree: a package's symlink
+        // there must not send the removal to the host.
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if let Ok(d) = crate::files::tree::resolve_dir(tree, dir, false) {
+            remove_tree(&d.join(name))?;
+        }
     }
     write_etc(tree, rootfs)?;
     users::Accounts::from_tree(tree)?.write(tree)?;
@@ -169,13 +172,14 @@ pub fn make(
 /// /init, /etc/initrd-release and what a first boot of a package's scripts
 /// would have left in /etc.
 fn write_etc(tree: &Path, rootfs: &Path) -> Result<()> {
-    let link = |target: &str, name: &str| {
-        let p = tree.join(name);
-        symlink(target, &p).with_context(|| format!("linking {} to {target}", p.display()))
-    };
+    // Every path through `files::tree`: the staged packages' folders could
+    // be symlinks that lead out of the tree.
+    let link =
+        |target: &str, name: &str| crate::files::tree::symlink(tree, &format!("/{name}"), target);
     link(INIT.1, INIT.0)?;
-    let src = rootfs.join(OS_RELEASE);
-    let text = fs::read_to_string(&src).with_context(|| format!("reading {}", src.display()))?;
+    let text = crate::files::tree::read(rootfs, &format!("/{OS_RELEASE}"))?
+        .with_context(|| format!("{}: no /{OS_RELEASE}", rootfs.display()))?;
+    let text = String::from_utf8(text).with_context(|| format!("/{OS_RELEASE} is not UTF-8"))?;
     write(tree, INITRD_RELEASE, &initrd_release(&text))?;
     // os-release(5): programs read /etc/os-release first.
     link("initrd-release", "etc/os-release")?;
@@ -188,8 +192,7 @@ fn write_etc(tree: &Path, rootfs: &Path) -> Result<()> {
         "etc/nsswitch.conf",
         "passwd: files\ngroup: files\nshadow: files\n",
     )?;
-    let dir = tree.join(ENABLE_DIR);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::files::tree::resolve_dir(tree, ENABLE_DIR, true)?;
     for unit in MASK {
         link("/dev/null", &format!("{ENABLE_DIR}/{unit}"))?;
     }
@@ -197,11 +200,7 @@ fn write_etc(tree: &Path, rootfs: &Path) -> Result<()> {
 }
 
 fn write(tree: &Path, rel: &str, text: &str) -> Result<()> {
-    let p = tree.join(rel);
-    if let Some(parent) = p.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    crate::files::tree::write_file(tree, &format!("/{rel}"), text.as_bytes(), 0o644).map(|_| ())
 }
 
 /// The image's os-release marked as its initrd: PRETTY_NAME gets " (initrd)"

@@ -20,6 +20,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::deb::archive::Compression;
+use crate::files::tree;
 use crate::tools::ToolsTree;
 
 /// The modules the platforms need (docs/architecture.md, "Boot and A/B"): disks
@@ -236,16 +237,23 @@ pub fn install(
     tools: &ToolsTree,
 ) -> Result<Vec<String>> {
     let src = rootfs.join(MODULES_DIR).join(version);
-    let dst = stage.join(MODULES_DIR).join(version);
+    let dst = |rel: &str| -> Result<std::path::PathBuf> {
+        // Placed through `files::tree` (folders resolved inside the
+        // stage, a symlink at the file removed), so no write leaves it.
+        let host = tree::place(stage, &format!("/{MODULES_DIR}/{version}/{rel}"))?;
+        tree::clear(&host)?;
+        Ok(host)
+    };
     let index = ModuleIndex::read(&src)?;
     let closure = index.closure(MODULES)?;
     for rel in closure.values() {
         let (plain, compression) = Compression::split_suffix(rel);
-        copy_plain(&src.join(rel), &dst.join(plain), compression)?;
+        copy_plain(&src.join(rel), &dst(plain)?, compression)?;
     }
     for rel in DEPMOD_INPUTS {
-        copy_plain(&src.join(rel), &dst.join(rel), Compression::None)?;
+        copy_plain(&src.join(rel), &dst(rel)?, Compression::None)?;
     }
+    let dst = stage.join(MODULES_DIR).join(version);
     // depmod -b BASE looks for BASE/lib/modules/VERSION (kmod's compiled-in
     // /lib/modules), which the merged-/usr link lib -> usr/lib leads to
     // MODULES_DIR. An empty config folder (-C) keeps the host's depmod.d
@@ -263,11 +271,13 @@ pub fn install(
     if !dst.join("modules.dep.bin").is_file() {
         bail!("depmod wrote no modules.dep.bin in {}", dst.display());
     }
-    let load = stage.join("etc/modules-load.d/craton.conf");
-    fs::create_dir_all(load.parent().unwrap_or(stage))
-        .with_context(|| format!("creating the folder of {}", load.display()))?;
     let text =
         String::from("# Loaded early in the initrd (craton).\n") + &LOAD_EARLY.join("\n") + "\n";
-    fs::write(&load, text).with_context(|| format!("writing {}", load.display()))?;
+    tree::write_file(
+        stage,
+        "/etc/modules-load.d/craton.conf",
+        text.as_bytes(),
+        0o644,
+    )?;
     Ok(closure.into_keys().collect())
 }

@@ -5,7 +5,6 @@
 //! disk. [`install`] writes them and enables the units as their [Install]
 //! sections say, with the links `systemctl enable` would make.
 
-use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -35,12 +34,13 @@ pub fn install(tree: &Path) -> Result<Vec<String>> {
             continue; // a drop-in, not a unit
         }
         for (suffix, target) in install_section(&text).with_context(|| format!("unit {name}"))? {
-            let wants = tree.join(ENABLE_DIR).join(format!("{target}.{suffix}"));
-            std::fs::create_dir_all(&wants)
-                .with_context(|| format!("creating {}", wants.display()))?;
-            let link = wants.join(name);
-            symlink(Path::new("/").join(UNIT_DIR).join(name), &link)
-                .with_context(|| format!("linking {}", link.display()))?;
+            // Through `files::tree`: the staged packages' folders could be
+            // symlinks that lead out of the tree.
+            crate::files::tree::symlink(
+                tree,
+                &format!("/{ENABLE_DIR}/{target}.{suffix}/{name}"),
+                &format!("/{UNIT_DIR}/{name}"),
+            )?;
         }
         names.push(name.to_owned());
     }

@@ -17,7 +17,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -72,7 +71,7 @@ pub fn install(tree: &Path, debs: &[DebInput], filter: &PathFilter, jobs: usize)
     }
     dpkgdb::register(tree, &[]).context("creating dpkg's database")?;
 
-    let _policy = FileGuard::write(tree.join(POLICY_RC_D), POLICY_RC_D_TEXT, 0o755)?;
+    let _policy = FileGuard::write(tree, POLICY_RC_D, POLICY_RC_D_TEXT, 0o755)?;
     {
         let stage = Stage::new(tree, &ess)?;
         let mut args: Vec<String> = vec!["--install".into(), "--force-depends".into()];
@@ -144,10 +143,12 @@ fn dpkg(tree: &Path, args: &[String]) -> Result<()> {
 struct FileGuard(PathBuf);
 
 impl FileGuard {
-    fn write(path: PathBuf, text: &str, mode: u32) -> Result<Self> {
-        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
-        Ok(Self(path))
+    /// Writes `path` (in the tree) through `files::tree`: a package could
+    /// have put a symlink out of the tree there.
+    fn write(tree: &Path, path: &str, text: &str, mode: u32) -> Result<Self> {
+        let host =
+            crate::files::tree::write_file(tree, &format!("/{path}"), text.as_bytes(), mode)?;
+        Ok(Self(host))
     }
 }
 
@@ -167,8 +168,7 @@ struct Stage {
 
 impl Stage {
     fn new(tree: &Path, debs: &[DebInput]) -> Result<Self> {
-        let dir = tree.join(STAGE_DIR);
-        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = crate::files::tree::resolve_dir(tree, STAGE_DIR, true)?;
         let mut names = Vec::new();
         for d in debs {
             let name = format!(
@@ -178,6 +178,7 @@ impl Stage {
                 d.arch
             );
             let dest = dir.join(&name);
+            crate::files::tree::clear(&dest)?;
             // A copy, never a hard link: dpkg and the scripts in the
             // chroot could write through a link into the cache (fs::copy
             // uses copy_file_range, which shares blocks where the

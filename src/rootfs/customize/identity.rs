@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::files::tree;
 use crate::profile::Profile;
@@ -100,13 +100,11 @@ fn lock_root(tree: &Path) -> Result<()> {
     if !found {
         out.push_str(&format!("root:{ROOT_LOCKED}:::::::\n"));
     }
-    let host = tree::place(tree, "/etc/shadow")?;
-    if host.is_file() {
-        // In place: keeps Debian's 0640 root:shadow.
-        std::fs::write(&host, out).with_context(|| format!("writing {}", host.display()))
-    } else {
-        tree::write_file(tree, "/etc/shadow", out.as_bytes(), 0o600).map(|_| ())
+    // In place when it exists: keeps Debian's 0640 root:shadow.
+    if tree::rewrite(tree, "/etc/shadow", out.as_bytes())? {
+        return Ok(());
     }
+    tree::write_file(tree, "/etc/shadow", out.as_bytes(), 0o600).map(|_| ())
 }
 
 #[cfg(test)]
@@ -167,6 +165,28 @@ mod tests {
         assert_eq!(
             read("etc/shadow"),
             "root:!*:20000:0:99999:7:::\ndaemon:*:20000::::::\n"
+        );
+    }
+
+    /// Issue #11: an /etc/shadow that is an absolute symlink to a host file
+    /// was read and rewritten through the link, on the host. Now the link
+    /// is resolved inside the tree: the host file stays as it was.
+    #[test]
+    fn a_shadow_link_out_of_the_tree_is_not_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let host_file = t.path().join("host-shadow");
+        fs::write(&host_file, "root:$6$host:1::::::\n").unwrap();
+        let tree = t.path().join("tree");
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        std::os::unix::fs::symlink(&host_file, tree.join("etc/shadow")).unwrap();
+        lock_root(&tree).unwrap();
+        assert_eq!(
+            fs::read_to_string(&host_file).unwrap(),
+            "root:$6$host:1::::::\n"
+        );
+        assert_eq!(
+            crate::files::tree::read_or_empty(&tree, "/etc/shadow").unwrap(),
+            "root:!*:::::::\n"
         );
     }
 }
