@@ -77,8 +77,23 @@ pub const VAR_DPKG_LINK: (&str, &str) = ("var/lib/dpkg", "../../usr/lib/sysimage
 /// tmpfiles.d fragment that recreates [`VAR_DPKG_LINK`].
 const DPKG_TMPFILES: &str = "usr/lib/tmpfiles.d/craton-dpkg.conf";
 
+/// Records of the build itself, not of the OS: when dpkg and
+/// update-alternatives ran (their logs, in local time) and ldconfig's
+/// auxiliary cache (the libraries' inode numbers and times in the build
+/// tree). They differ between two builds of one lock and tell a machine
+/// nothing, so they are dropped (issue #11, bit-identical images).
+const BUILD_RECORDS: &[&str] = &[
+    "var/log/dpkg.log",
+    "var/log/alternatives.log",
+    "var/log/apt/history.log",
+    "var/log/apt/term.log",
+    "var/log/apt/eipp.log.xz",
+    "var/cache/ldconfig/aux-cache",
+];
+
 pub fn make_immutable(tree: &Path) -> Result<()> {
     refuse_mounts(tree)?;
+    drop_build_records(tree)?;
     let factory = tree.join(FACTORY);
     fs::create_dir_all(&factory).with_context(|| format!("creating {}", factory.display()))?;
     move_etc(tree).context("moving /etc to the factory")?;
@@ -102,6 +117,22 @@ pub fn make_immutable(tree: &Path) -> Result<()> {
         fs::create_dir_all(tree.join("var/lib"))?;
         std::os::unix::fs::symlink(target, tree.join(link))
             .with_context(|| format!("linking /{link}"))?;
+    }
+    Ok(())
+}
+
+/// Removes [`BUILD_RECORDS`] (files only; their folders resolved inside the
+/// tree, so a package's symlink cannot send the removal out of it).
+fn drop_build_records(tree: &Path) -> Result<()> {
+    for rel in BUILD_RECORDS {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let Ok(dir) = crate::files::tree::resolve_dir(tree, dir, false) else {
+            continue;
+        };
+        let p = dir.join(name);
+        if fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
     }
     Ok(())
 }

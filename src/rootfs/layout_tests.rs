@@ -133,3 +133,30 @@ fn outside_usr_names_strays_and_wrong_links() {
         ["/bin", "/lib", "/stray"].map(PathBuf::from)
     );
 }
+
+/// Issue #11: two builds of one lock differed in dpkg's and
+/// update-alternatives' logs and ldconfig's aux-cache under
+/// /usr/share/factory/var. They are dropped; other logs stay.
+#[test]
+fn build_records_are_dropped() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    fs::create_dir_all(r.join("var/log/apt")).unwrap();
+    fs::create_dir_all(r.join("var/cache/ldconfig")).unwrap();
+    for f in [
+        "var/log/dpkg.log",
+        "var/log/alternatives.log",
+        "var/log/apt/term.log",
+        "var/cache/ldconfig/aux-cache",
+        "var/log/keep.log",
+    ] {
+        fs::write(r.join(f), "2026-12-05 06:54:16 startup\n").unwrap();
+    }
+    drop_build_records(r).unwrap();
+    assert!(!r.join("var/log/dpkg.log").exists());
+    assert!(!r.join("var/log/alternatives.log").exists());
+    assert!(!r.join("var/log/apt/term.log").exists());
+    assert!(!r.join("var/cache/ldconfig/aux-cache").exists());
+    assert!(r.join("var/log/keep.log").exists());
+    assert!(r.join("var/cache/ldconfig").is_dir());
+}
