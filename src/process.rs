@@ -7,8 +7,10 @@
 //!
 //! Children run in their own process group; when craton receives SIGINT or
 //! SIGTERM (see `signal`) the wrapper stops the child's group and returns an
-//! error, so the caller's guards unwind. `die_with_parent` ties a child's
-//! life to craton's, even to a SIGKILL (`rootfs::chroot` uses it).
+//! error, so the caller's guards unwind. Every child also dies with the
+//! thread that started it (PR_SET_PDEATHSIG), so a craton killed by SIGKILL
+//! or the OOM killer leaves no program running on a half-made tree; every
+//! run is started and waited for (or held, `spawn_piped`) by one thread.
 //! (`unsafe`: prctl(2) in the child and kill(2) of its process group; std
 //! has neither.)
 
@@ -37,7 +39,6 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
     env_clear: bool,
-    die_with_parent: bool,
     foreground: bool,
 }
 
@@ -49,7 +50,6 @@ impl Cmd {
             cwd: None,
             env: Vec::new(),
             env_clear: false,
-            die_with_parent: false,
             foreground: false,
         }
     }
@@ -86,15 +86,6 @@ impl Cmd {
         self
     }
 
-    /// The child gets SIGKILL when craton's thread that started it ends,
-    /// for whatever reason, SIGKILL included (PR_SET_PDEATHSIG, prctl(2)).
-    /// Only for children that the starting thread waits for, as every
-    /// [`Cmd`] run is.
-    pub fn die_with_parent(mut self) -> Self {
-        self.die_with_parent = true;
-        self
-    }
-
     /// The command line, shell-escaped, for logs and errors.
     pub fn display(&self) -> String {
         std::iter::once(&self.program)
@@ -123,17 +114,17 @@ impl Cmd {
         if let Some(d) = &self.cwd {
             c.current_dir(d);
         }
-        if self.die_with_parent {
-            // SAFETY: prctl is async-signal-safe and only touches the
-            // child between fork and exec.
-            unsafe {
-                c.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+        // SIGKILL when the starting thread ends (prctl(2)), SIGKILL of
+        // craton included; the setting survives exec.
+        // SAFETY: prctl is async-signal-safe and only touches the child
+        // between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
         c
     }

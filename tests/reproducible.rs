@@ -1,14 +1,24 @@
-//! Issue #11's reproducibility: two `craton build` runs of one locked
-//! profile (tests/container-host-test.toml: the real trixie packages, with
-//! the rkt and flannel stand-ins its header describes) with the same
-//! SOURCE_DATE_EPOCH, each from an empty cache of its own (`CRATON_CACHE`:
-//! every .deb downloaded again, the tools tree, the base tree and the
-//! initrd made again), give bit-identical raw images: the sha256 of the
-//! whole file. The lock is made first, with a third cache, so both builds
-//! start from nothing but it.
+//! Issue #11's reproducibility and kill-safety, on one locked profile
+//! (tests/container-host-test.toml: the real trixie packages, with the rkt
+//! and flannel stand-ins its header describes) and one SOURCE_DATE_EPOCH.
+//!
+//! 1. Two `craton build` runs, each from an empty cache of its own
+//!    (`CRATON_CACHE`: every .deb downloaded again, the tools tree, the
+//!    base tree and the initrd made again), give bit-identical raw images:
+//!    the sha256 of the whole file. The lock is made first, with a cache
+//!    of its own, so both builds start from nothing but it.
+//! 2. A third cold build is killed with SIGKILL at each point the issue
+//!    names (download, essential unpack, configure, /usr image, initrd,
+//!    disk write), one point per run, each run resuming on the cache the
+//!    killed ones left. After every kill there is no file at the image's
+//!    final name and no mount below the cache or the output folder; the
+//!    run after the last kill finishes, and its image is the one the
+//!    uninterrupted builds made.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use craton::digest::Sha256;
 
@@ -53,8 +63,147 @@ fn build(work: &Path, lock: &Path, name: &str) -> (PathBuf, Sha256) {
     (image, digest)
 }
 
+/// How long one run may take to reach its kill point.
+const KILL_POINT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where to kill a run: once a log line contains `line`, and then, if
+/// given, once a process runs that program ([`running`]).
+struct KillPoint {
+    what: &'static str,
+    line: &'static str,
+    process: Option<&'static str>,
+}
+
+const KILL_POINTS: &[KillPoint] = &[
+    KillPoint {
+        what: "download",
+        line: "fetching ",
+        process: None,
+    },
+    KillPoint {
+        what: "essential unpack",
+        line: "installing ",
+        process: None,
+    },
+    KillPoint {
+        what: "configure",
+        line: "installing ",
+        process: Some("dpkg"),
+    },
+    KillPoint {
+        what: "/usr image",
+        line: "‣ usr",
+        process: Some("mkfs.erofs"),
+    },
+    KillPoint {
+        what: "initrd",
+        line: "‣ initrd",
+        process: None,
+    },
+    KillPoint {
+        what: "disk write",
+        line: "‣ disk",
+        process: None,
+    },
+];
+
+/// A process runs whose command line has `name` as a program: its own
+/// name, or the program that the tools tree's loader runs (then the
+/// process's name is the loader's).
+fn running(name: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+            c.split(|&b| b == 0)
+                .any(|arg| arg.rsplit(|&b| b == b'/').next() == Some(name.as_bytes()))
+        })
+    })
+}
+
+/// Runs the build until `point`, then SIGKILLs it; panics if the build
+/// ended first or never got there.
+fn build_and_kill(cache: &Path, lock: &Path, out: &Path, point: &KillPoint) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_craton"))
+        .args([
+            "build",
+            "tests/container-host-test.toml",
+            "--locked",
+            "--lock",
+        ])
+        .arg(lock)
+        .arg("--out")
+        .arg(out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CRATON_CACHE", cache)
+        .env("CI", "true")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting craton");
+    let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    let mut seen = false;
+    loop {
+        assert!(
+            start.elapsed() < KILL_POINT_TIMEOUT,
+            "the build never reached the {} kill point:\n{log}",
+            point.what
+        );
+        while let Ok(line) = rx.try_recv() {
+            seen |= line.contains(point.line);
+            log.push_str(&line);
+            log.push('\n');
+        }
+        if seen && point.process.is_none_or(running) {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the build ended ({status}) before the {} kill point:\n{log}",
+                point.what
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the build finished before it was killed at {}",
+        point.what
+    );
+    eprintln!(
+        "killed at {} after {:.1}s",
+        point.what,
+        start.elapsed().as_secs_f64()
+    );
+    // Children die with craton (the process wrapper's parent-death signal).
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !out.join("container-host-test.raw").exists(),
+        "a file at the image's final name after a kill at {}",
+        point.what
+    );
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for place in [cache, out] {
+        let p = place.to_string_lossy();
+        assert!(
+            !mountinfo.lines().any(|l| l.contains(&*p)),
+            "a mount below {p} after a kill at {}:\n{mountinfo}",
+            point.what
+        );
+    }
+}
+
 #[test]
-fn two_builds_from_empty_caches_give_the_same_image() {
+fn same_image_from_two_empty_caches_and_after_kills() {
     // Under cargo's target folder, not /tmp: two caches and two images.
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let lock = work.path().join("repro.lock");
@@ -72,4 +221,28 @@ fn two_builds_from_empty_caches_give_the_same_image() {
     eprintln!("image A {}: sha256 {da}", a.display());
     eprintln!("image B {}: sha256 {db}", b.display());
     assert_eq!(da, db, "two builds of one lock differ");
+    std::fs::remove_dir_all(b.parent().unwrap()).unwrap();
+
+    // Kill-safety: a cold build killed at each point in turn.
+    let cache = work.path().join("cache-c");
+    let out = work.path().join("out-c");
+    for point in KILL_POINTS {
+        build_and_kill(&cache, &lock, &out, point);
+    }
+    let (c, dc) = build(work.path(), &lock, "c");
+    eprintln!(
+        "image C {} (after {} kills): sha256 {dc}",
+        c.display(),
+        KILL_POINTS.len()
+    );
+    assert_eq!(
+        dc, da,
+        "the build after the kills differs from an uninterrupted one"
+    );
+    // Nothing of the killed runs is left beside the image.
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["container-host-test.raw"]);
 }

@@ -30,10 +30,13 @@ pub fn write_disk(spec: &DiskSpec, tools: &ToolsTree, out: &Path) -> Result<Disk
         _ => Path::new("."),
     };
     let tmp = TempFile::beside(out)?;
-    let work = tempfile::Builder::new()
-        .prefix(".craton-disk-work-")
-        .tempdir_in(dir)
-        .with_context(|| format!("creating a work folder in {}", dir.display()))?;
+    // A TempTree (".NAME.work.tmp-PID-N"): one that a killed craton left
+    // is swept by the next build's.
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let work = crate::files::TempTree::beside(&dir.join(format!("{name}.work")))?;
     let part = |kind| find(&parts, kind);
     {
         let mut file = tmp.as_file().try_clone().context("opening the image")?;

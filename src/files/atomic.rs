@@ -20,8 +20,9 @@ pub struct TempFile {
 }
 
 impl TempFile {
-    /// A new empty file named after `dest` (".NAME.tmp-XXXXXX") in its
-    /// folder, which is created if missing.
+    /// A new empty file named after `dest` (".NAME.tmp-PID-XXXXXX") in its
+    /// folder, which is created if missing. Those that a killed craton
+    /// left for the same `dest` are removed first (`temp::sweep_stale`).
     pub fn beside(dest: &Path) -> Result<Self> {
         let dir = parent_of(dest);
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -29,8 +30,9 @@ impl TempFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        super::temp::sweep_stale(dir, &name);
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
+            .prefix(&format!(".{name}.tmp-{}-", std::process::id()))
             .tempfile_in(dir)
             .with_context(|| format!("creating a temporary file beside {}", dest.display()))?;
         Ok(Self { tmp })

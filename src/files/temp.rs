@@ -150,12 +150,12 @@ impl Drop for TempTree {
     }
 }
 
-/// Removes the temporary trees for `name` in `parent` whose craton process
-/// is gone (".NAME.tmp-PID-N" without a /proc/PID): what a build killed by
-/// SIGKILL or the OOM killer leaves. One with a mount below it is left and
-/// logged, never deleted across the mount; a PID that runs again (reused)
-/// keeps its tree until a later run.
-fn sweep_stale(parent: &Path, name: &str) {
+/// Removes the temporary trees and files for `name` in `parent` whose
+/// craton process is gone (".NAME.tmp-PID-SUFFIX" without a /proc/PID):
+/// what a build killed by SIGKILL or the OOM killer leaves. A tree with a
+/// mount below it is left and logged, never deleted across the mount; a
+/// PID that runs again (reused) keeps its leftovers until a later run.
+pub(crate) fn sweep_stale(parent: &Path, name: &str) {
     let prefix = format!(".{name}.tmp-");
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -168,11 +168,21 @@ fn sweep_stale(parent: &Path, name: &str) {
         let Some((pid, n)) = rest.split_once('-') else {
             continue;
         };
-        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !numeric(pid) || !numeric(n) || Path::new("/proc").join(pid).exists() {
+        let numeric = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+        if !numeric || n.is_empty() || Path::new("/proc").join(pid).exists() {
             continue;
         }
         let path = e.path();
+        if e.file_type().is_ok_and(|t| !t.is_dir()) {
+            tracing::info!(
+                "removing {}, left by a craton that was killed",
+                path.display()
+            );
+            if let Err(err) = fs::remove_file(&path) {
+                tracing::warn!("removing {}: {err}", path.display());
+            }
+            continue;
+        }
         match mounts_below(&path) {
             Ok(m) if m.is_empty() => {
                 tracing::info!(
@@ -247,6 +257,9 @@ mod tests {
         fs::create_dir(&live).unwrap();
         let other = dir.path().join(".tools-1.tmp-999999999-0");
         fs::create_dir(&other).unwrap();
+        // A file a killed craton was writing (TempFile: random suffix).
+        let dead_file = dir.path().join(".base-1.tmp-999999999-Ab3xYz");
+        fs::write(&dead_file, "half").unwrap();
         let mounted = dir.path().join(".base-1.tmp-999999998-0");
         fs::create_dir_all(mounted.join("dev")).unwrap();
         let root = running_as_root();
@@ -260,6 +273,10 @@ mod tests {
         }
         let t = TempTree::beside(&dest).unwrap();
         assert!(!dead.exists(), "the dead process's tree is still there");
+        assert!(
+            !dead_file.exists(),
+            "the dead process's file is still there"
+        );
         assert!(live.exists() && other.exists());
         if root {
             assert!(mounted.join("dev/keep").exists());

@@ -11,8 +11,8 @@
 //! device, cannot set the host's hostname, and nothing it mounts is
 //! visible to the host. When the program ends, the kernel kills whatever
 //! it left running and the mounts go with the namespace; a craton killed
-//! by SIGKILL takes `unshare` with it (the parent-death signal), and
-//! `unshare --kill-child` takes the rest. No mount is ever left in the
+//! by SIGKILL takes `unshare` with it (the process wrapper's parent-death
+//! signal), and `unshare --kill-child` takes the rest. No mount is ever left in the
 //! host's namespace for a guard to undo or a recursive delete to cross.
 
 use std::path::Path;
@@ -75,7 +75,6 @@ pub fn isolated(tree: &Path, program: &str) -> Cmd {
         ])
         .arg(tree)
         .arg(program)
-        .die_with_parent()
 }
 
 #[cfg(test)]
