@@ -242,11 +242,13 @@ fn classify(url: &str, e: ureq::Error) -> Failure {
 }
 
 /// Why a copy stopped: the body was larger than its bound (permanent: the
-/// mirror serves something else than the signed metadata says), or the
-/// transfer or the destination failed.
+/// mirror serves something else than the signed metadata says), the
+/// transfer failed (worth another try), or the destination could not take
+/// the bytes (a full or broken disk here: another try would fail the same).
 enum CopyError {
     TooLarge(u64),
     Io(anyhow::Error),
+    Write(anyhow::Error),
 }
 
 impl CopyError {
@@ -256,6 +258,7 @@ impl CopyError {
                 "{doing} {url}: more than the {limit} bytes expected; stopped there"
             )),
             Self::Io(e) => Failure::Transient(e.context(format!("{doing} {url}"))),
+            Self::Write(e) => Failure::Permanent(e.context(format!("{doing} {url}"))),
         }
     }
 }
@@ -280,10 +283,10 @@ fn copy(
             return Err(CopyError::TooLarge(limit));
         }
         w.write_all(&buf[..n])
-            .map_err(|e| CopyError::Io(e.into()))?;
+            .map_err(|e| CopyError::Write(e.into()))?;
         progress(n as u64);
     }
-    w.flush().map_err(|e| CopyError::Io(e.into()))?;
+    w.flush().map_err(|e| CopyError::Write(e.into()))?;
     Ok(())
 }
 

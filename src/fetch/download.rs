@@ -126,7 +126,8 @@ fn download(http: &Http, cache: &Cache, item: &Item, meter: &Meter) -> Result<So
             shown.set(shown.get() + n);
         },
     );
-    result?;
+    // A write error names the file it could not write (a full cache).
+    result.with_context(|| format!("into {}", tmp.path().display()))?;
     if let Some(e) = reset_error {
         return Err(e).with_context(|| format!("emptying {} for a retry", tmp.path().display()));
     }
