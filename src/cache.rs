@@ -71,6 +71,31 @@ impl Cache {
         self.path_of(digest).is_file()
     }
 
+    /// True when the file with this digest is in the cache and its content
+    /// still hashes to it. The cache is trusted by content, not by name: a
+    /// file that was changed (a torn write, a disk error, someone's edit)
+    /// is removed, with a warning, and reads as missing, so the caller
+    /// fetches it again. Each build checks every file it takes from the
+    /// cache this way, right before it uses them.
+    pub fn verified(&self, digest: &Sha256) -> Result<bool> {
+        let p = self.path_of(digest);
+        let f = match fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).with_context(|| format!("opening {}", p.display())),
+        };
+        let actual = Sha256::of_reader(f).with_context(|| format!("hashing {}", p.display()))?;
+        if &actual == digest {
+            return Ok(true);
+        }
+        tracing::warn!(
+            "{} does not hash to its name (sha256 {actual}): removed, fetching it again",
+            p.display()
+        );
+        fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        Ok(false)
+    }
+
     /// A fresh temporary file in the cache's tmp folder (same filesystem, so
     /// the final rename is atomic). It is removed when dropped unless persisted
     /// through [`Cache::commit`].

@@ -237,6 +237,40 @@ fn an_inrelease_older_than_the_locks_is_refused() {
     assert_eq!(s.lock_text(), lock, "the lock was rewritten");
 }
 
+/// Issue #11: the cache was trusted by name (a file under its digest was
+/// taken as it was). A cached .deb whose bytes changed is now found by the
+/// next fetch, removed and downloaded again.
+#[test]
+fn a_changed_cache_file_is_fetched_again() {
+    let s = setup();
+    s.run(&["lock"]).ok();
+    s.run(&["fetch", "--locked"]).ok();
+    let deb = s.fx.root().join("pool/main/fx-lib_1.2_amd64.deb");
+    let good = fs::read(&deb).unwrap();
+    let cached = s
+        .cache
+        .path()
+        .join("sha256")
+        .join(craton::digest::Sha256::of(&good).to_hex());
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    fs::write(&cached, &bad).unwrap();
+    let again = s.run(&["fetch", "--locked"]);
+    again.ok();
+    assert!(
+        again.stdout().contains("1 downloaded"),
+        "{}",
+        again.stdout()
+    );
+    assert!(
+        again.stderr().contains("does not hash to its name"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(fs::read(&cached).unwrap(), good);
+}
+
 #[test]
 fn unknown_signing_key_fails() {
     let s = setup();

@@ -121,8 +121,17 @@ pub fn fetch(http: &Http, cache: &Cache, items: &[Item], opts: &Options) -> Resu
     }
     let mut seen = HashSet::new();
     let unique: Vec<&Item> = items.iter().filter(|i| seen.insert(i.sha256)).collect();
-    let (cached, mut pending): (Vec<&Item>, Vec<&Item>) =
-        unique.iter().partition(|i| cache.contains(&i.sha256));
+    // Each cached file is hashed again before this build uses it
+    // (`Cache::verified`); a file that changed is fetched again.
+    let mut cached = Vec::new();
+    let mut pending = Vec::new();
+    for i in &unique {
+        if cache.verified(&i.sha256)? {
+            cached.push(*i);
+        } else {
+            pending.push(*i);
+        }
+    }
     // Largest first, so that the long downloads overlap with many small ones
     // instead of running alone at the end. An unknown size is an artifact,
     // which is usually large (a release tarball), so it goes first too.

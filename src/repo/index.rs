@@ -206,10 +206,15 @@ fn fetch_index(
     if cache.contains(&entry.sha256) {
         let p = cache.path_of(&entry.sha256);
         let data = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        if data.len() as u64 == entry.size {
+        // By content, not by name: the signed Release gives the digest.
+        if data.len() as u64 == entry.size && crate::digest::Sha256::of(&data) == entry.sha256 {
             return Ok(data);
         }
-        tracing::warn!("{} has the wrong size; downloading again", p.display());
+        tracing::warn!(
+            "{} does not match its digest; downloading again",
+            p.display()
+        );
+        std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
     }
     let base = src.dists_url();
     let plain = format!("{base}/{path}");
