@@ -15,6 +15,8 @@ use anyhow::{Context, Result, bail};
 use crate::digest::{Sha256, Sha256Writer};
 use crate::files::TempFile;
 
+pub mod gc;
+
 /// Environment variable that overrides the cache root.
 pub const CACHE_ENV: &str = "CRATON_CACHE";
 
@@ -84,8 +86,12 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e).with_context(|| format!("opening {}", p.display())),
         };
-        let actual = Sha256::of_reader(f).with_context(|| format!("hashing {}", p.display()))?;
+        let actual = Sha256::of_reader(&f).with_context(|| format!("hashing {}", p.display()))?;
         if &actual == digest {
+            // Its time of last use, for `craton cache gc`.
+            if let Err(e) = f.set_modified(SystemTime::now()) {
+                tracing::debug!("marking {} used: {e}", p.display());
+            }
             return Ok(true);
         }
         tracing::warn!(

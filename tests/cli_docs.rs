@@ -19,6 +19,7 @@ const SUBCOMMANDS: &[&str] = &[
     "rootfs",
     "build",
     "qemu",
+    "cache",
     "completions",
     "man",
 ];
@@ -141,6 +142,8 @@ fn man_out_writes_a_page_per_subcommand() {
         .map(|s| format!("craton-{s}.1"))
         .collect();
     want.push("craton.1".into());
+    // `craton cache` has subcommands of its own, each with a page.
+    want.extend(["craton-cache-gc.1".into(), "craton-cache-status.1".into()]);
     want.sort();
     let mut got: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

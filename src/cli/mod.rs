@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::error;
 
 mod build;
+mod cache;
 mod completions;
 mod fetch;
 mod lock;
@@ -39,6 +40,8 @@ pub enum Command {
     Build(build::Args),
     /// Boot a disk image in QEMU.
     Qemu(qemu::Args),
+    /// Show the cache, or remove what recent builds did not use.
+    Cache(cache::Args),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completions(completions::Args),
     /// Print craton(1) on stdout, or write all manual pages into a folder.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Rootfs(a) => rootfs::run(a),
         Command::Build(a) => build::run(a),
         Command::Qemu(a) => qemu::run(a),
+        Command::Cache(a) => cache::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
     };

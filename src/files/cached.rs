@@ -35,6 +35,13 @@ pub fn cached_tree(place: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Resu
     if place.is_dir() {
         match check(place, &manifest) {
             Ok(()) => {
+                // The manifest's time is the tree's last use (`craton cache
+                // gc` keeps the recently used trees).
+                if let Err(e) = fs::File::open(&manifest)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+                {
+                    tracing::debug!("marking {} used: {e}", manifest.display());
+                }
                 return Ok(CachedTree {
                     path: place.to_owned(),
                     reused: true,
