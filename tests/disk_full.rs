@@ -67,6 +67,23 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The run failed (exit 1) saying the disk is full and naming a file
+/// below `place`.
+#[track_caller]
+fn assert_disk_full(run: &Output, place: &Path) {
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("No space left on device"),
+        "the error does not say the disk is full:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&*place.to_string_lossy()),
+        "the error does not name {}:\n{stderr}",
+        place.display()
+    );
+}
+
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
@@ -95,16 +112,7 @@ fn a_full_output_folder_stops_the_build_cleanly() {
             &out.to_string_lossy(),
         ],
     );
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("No space left on device") || stderr.contains("ENOSPC"),
-        "the error does not say the disk is full:\n{stderr}"
-    );
-    assert!(
-        stderr.contains(&*out.to_string_lossy()),
-        "the error does not name the full folder:\n{stderr}"
-    );
+    assert_disk_full(&run, &out);
     // Nothing half-written: no image, no work folder, no temporary file.
     assert_eq!(files_below(&out), Vec::<PathBuf>::new());
     assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
@@ -150,16 +158,7 @@ fn a_full_cache_stops_the_fetch_and_stays_whole() {
             &out.to_string_lossy(),
         ],
     );
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("No space left on device"),
-        "the error does not say the disk is full:\n{stderr}"
-    );
-    assert!(
-        stderr.contains(&*cache.to_string_lossy()),
-        "the error does not name the cache:\n{stderr}"
-    );
+    assert_disk_full(&run, &cache);
     assert!(!out.exists(), "the output folder was made");
     // Consistent: every stored file is whole, no partial file is left.
     let files = files_below(&cache);
