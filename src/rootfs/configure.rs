@@ -205,3 +205,42 @@ impl Drop for Stage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Issue #11: the .debs were hard-linked from the cache into the tree,
+    /// where anything in the chroot writing them changed the cache for
+    /// good. They are copies now: another inode, and a write to the staged
+    /// file leaves the cache's as it was.
+    #[test]
+    fn staged_debs_are_copies_not_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let cached = dir.path().join("cache-file");
+        fs::write(&cached, b"!<arch>\n").unwrap();
+        let tree = dir.path().join("tree");
+        fs::create_dir(&tree).unwrap();
+        let deb = DebInput {
+            name: "p".into(),
+            version: "1:1.0".into(),
+            arch: "amd64".into(),
+            path: cached.clone(),
+        };
+        let stage = Stage::new(&tree, &[deb]).unwrap();
+        let staged = tree.join(STAGE_DIR).join("p_1%3a1.0_amd64.deb");
+        assert_eq!(
+            stage.paths_in_chroot(),
+            [format!("/{STAGE_DIR}/p_1%3a1.0_amd64.deb")]
+        );
+        assert_ne!(
+            fs::metadata(&staged).unwrap().ino(),
+            fs::metadata(&cached).unwrap().ino()
+        );
+        fs::write(&staged, b"changed in the chroot").unwrap();
+        assert_eq!(fs::read(&cached).unwrap(), b"!<arch>\n");
+        drop(stage);
+        assert!(!tree.join(STAGE_DIR).exists());
+    }
+}
