@@ -96,7 +96,7 @@ pub fn survey(cache: &Cache) -> Result<Survey> {
                 continue;
             }
             let kind = name.split('-').next().unwrap_or("").to_owned();
-            let manifest = trees_dir.join(format!("{name}.manifest"));
+            let manifest = crate::files::cached::manifest_path(&e.path());
             let last_used = fs::metadata(&manifest).and_then(|m| m.modified()).ok();
             trees.push(Tree {
                 bytes: tree_bytes(&e.path()),
@@ -188,52 +188,38 @@ pub fn gc(cache: &Cache, keep: usize) -> Result<Removed> {
                 }
                 continue;
             }
-            remove_tree(t)?;
+            crate::files::cached::remove(&t.path)?;
             removed.bytes += t.bytes;
             removed.trees.push(t.path.clone());
         }
     }
     if let Some(cutoff) = cutoff {
-        let before = cutoff
-            .checked_sub(USE_MARGIN)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        for (path, bytes, used) in &s.files {
-            if *used < before {
-                fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
-                removed.files += 1;
-                removed.bytes += bytes;
-            }
-        }
+        let (n, bytes) = remove_older(&s.files, cutoff.checked_sub(USE_MARGIN))?;
+        removed.files = n;
+        removed.bytes += bytes;
     }
-    let stale = SystemTime::now()
-        .checked_sub(STALE_TMP)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    for (path, bytes, time) in &s.partial {
-        if *time < stale {
-            fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
-            removed.partial += 1;
-            removed.bytes += bytes;
-        }
-    }
+    let (n, bytes) = remove_older(&s.partial, SystemTime::now().checked_sub(STALE_TMP))?;
+    removed.partial = n;
+    removed.bytes += bytes;
     Ok(removed)
 }
 
-/// A tree and its manifest; the tree through the temporary-tree guard,
-/// which never removes across a mount.
-fn remove_tree(t: &Tree) -> Result<()> {
-    let old = crate::files::TempTree::beside(&t.path)?;
-    fs::remove_dir(old.path()).ok();
-    fs::rename(&t.path, old.path()).with_context(|| format!("moving {} away", t.path.display()))?;
-    drop(old);
-    let manifest = t.path.with_file_name(format!(
-        "{}.manifest",
-        t.path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    match fs::remove_file(&manifest) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", manifest.display())),
+/// Removes the listed files whose time is before `before` (the epoch when
+/// `None`); returns how many and their bytes.
+fn remove_older(
+    files: &[(PathBuf, u64, SystemTime)],
+    before: Option<SystemTime>,
+) -> Result<(usize, u64)> {
+    let before = before.unwrap_or(SystemTime::UNIX_EPOCH);
+    let (mut n, mut total) = (0, 0);
+    for (path, bytes, time) in files {
+        if *time < before {
+            fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+            n += 1;
+            total += bytes;
+        }
     }
+    Ok((n, total))
 }
 
 #[cfg(test)]

@@ -49,13 +49,7 @@ pub fn cached_tree(place: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Resu
             }
             Err(e) => {
                 tracing::warn!("{}: {e:#}; making it again", place.display());
-                // Aside first, then removed by the guard (which refuses to
-                // remove across a mount).
-                let old = TempTree::beside(place)?;
-                fs::remove_dir(old.path()).ok();
-                fs::rename(place, old.path())
-                    .with_context(|| format!("moving {} away", place.display()))?;
-                drop(old);
+                remove(place)?;
             }
         }
     }
@@ -70,7 +64,20 @@ pub fn cached_tree(place: &Path, make: impl FnOnce(&Path) -> Result<()>) -> Resu
     })
 }
 
-fn manifest_path(place: &Path) -> PathBuf {
+/// Removes a cached tree and its manifest (`craton cache gc`, or a tree
+/// that no longer matches).
+pub fn remove(place: &Path) -> Result<()> {
+    super::discard(place)?;
+    let manifest = manifest_path(place);
+    match fs::remove_file(&manifest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", manifest.display())),
+    }
+}
+
+/// Where the manifest of the tree at `place` lives: `PLACE.manifest`.
+pub fn manifest_path(place: &Path) -> PathBuf {
     let name = place
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -18,4 +18,4 @@ pub mod tree;
 pub use atomic::{TempFile, write_atomic};
 pub use bounded::read_bounded;
 pub use cached::{CachedTree, cached_tree};
-pub use temp::{TempTree, mounts_below, remove_tree};
+pub use temp::{TempTree, discard, mounts_below, remove_tree};

@@ -112,11 +112,7 @@ impl TempTree {
             );
         }
         if dest.exists() {
-            let old = TempTree::beside(dest)?;
-            fs::remove_dir(old.path()).ok();
-            fs::rename(dest, old.path())
-                .with_context(|| format!("moving {} away", dest.display()))?;
-            drop(old);
+            discard(dest)?;
         }
         fs::rename(&self.path, dest)
             .with_context(|| format!("moving {} to {}", self.path.display(), dest.display()))?;
@@ -148,6 +144,17 @@ impl Drop for TempTree {
             tracing::error!("removing {}: {e:#}", self.path.display());
         }
     }
+}
+
+/// Removes the tree at `path`: renamed to a temporary name beside it at
+/// once (so its place is free), then removed by that [`TempTree`]'s drop,
+/// which never removes across a mount.
+pub fn discard(path: &Path) -> Result<()> {
+    let old = TempTree::beside(path)?;
+    fs::remove_dir(old.path()).ok();
+    fs::rename(path, old.path()).with_context(|| format!("moving {} away", path.display()))?;
+    drop(old);
+    Ok(())
 }
 
 /// Removes the temporary trees and files for `name` in `parent` whose

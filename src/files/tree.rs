@@ -240,6 +240,21 @@ pub fn append(tree: &Path, path: &str, content: &[u8], mode: u32) -> Result<()> 
     Ok(())
 }
 
+/// Removes whatever is at `path` (a file, a link, or a folder with all
+/// below it), its folder resolved inside the tree, so that a symlink on the
+/// way cannot send the removal out of it; nothing there is fine.
+pub fn remove(tree: &Path, path: &str) -> Result<()> {
+    let Ok(dir) = resolve_dir(tree, parent(path), false) else {
+        return Ok(());
+    };
+    let host = dir.join(file_name(path));
+    match fs::symlink_metadata(&host) {
+        Ok(m) if m.is_dir() => super::remove_tree(&host),
+        Ok(_) => fs::remove_file(&host).with_context(|| format!("removing {}", host.display())),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Writes a new file at `path` unless something (a file, a folder, a
 /// symlink) is there already.
 pub fn write_if_missing(tree: &Path, path: &str, content: &[u8], mode: u32) -> Result<()> {

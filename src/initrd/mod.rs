@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use crate::cache::Cache;
 use crate::context::Build;
 use crate::deb::unpack::{self, DebInput};
-use crate::files::{TempFile, TempTree, remove_tree};
+use crate::files::{TempFile, TempTree};
 use crate::lock::Lock;
 use crate::rootfs::RootfsTree;
 use crate::tools::ToolsTree;
@@ -139,12 +139,9 @@ pub fn make(
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
     unpack::unpack_all(tree, &debs, jobs).context("unpacking the initrd's packages")?;
     for rel in TRIM {
-        // The folder above resolved inside the tree: a package's symlink
-        // there must not send the removal to the host.
-        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        if let Ok(d) = crate::files::tree::resolve_dir(tree, dir, false) {
-            remove_tree(&d.join(name))?;
-        }
+        // Through `files::tree`: a package's symlink on the way must not
+        // send the removal to the host.
+        crate::files::tree::remove(tree, rel)?;
     }
     write_etc(tree, rootfs)?;
     users::Accounts::from_tree(tree)?.write(tree)?;

@@ -121,18 +121,11 @@ pub fn make_immutable(tree: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes [`BUILD_RECORDS`] (files only; their folders resolved inside the
-/// tree, so a package's symlink cannot send the removal out of it).
+/// Removes [`BUILD_RECORDS`] through `files::tree` (their folders resolved
+/// inside the tree, so a package's symlink cannot send the removal out).
 fn drop_build_records(tree: &Path) -> Result<()> {
     for rel in BUILD_RECORDS {
-        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        let Ok(dir) = crate::files::tree::resolve_dir(tree, dir, false) else {
-            continue;
-        };
-        let p = dir.join(name);
-        if fs::symlink_metadata(&p).is_ok_and(|m| !m.is_dir()) {
-            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-        }
+        crate::files::tree::remove(tree, rel)?;
     }
     Ok(())
 }
