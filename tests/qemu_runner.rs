@@ -115,3 +115,29 @@ fn a_guest_that_ends_before_the_marker_is_an_error_with_the_log_tail() {
     assert!(err.contains("qemu exited before \"CRATON-NEVER\""), "{err}");
     assert!(err.contains("Kernel panic"), "{err}");
 }
+
+/// Reboots a run lets through are counted by the kernel's banner: with one
+/// allowed, the panicking kernel starts twice and its third start ends the
+/// run with the count (a first boot's identity reboot passes, a boot loop
+/// does not run on to the timeout).
+#[test]
+fn reboots_past_the_allowed_number_end_the_run() {
+    let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = QemuRun::new(None, Firmware::Bios);
+    run.accel = Some(Accel::Tcg);
+    run.memory_mib = 128;
+    run.timeout = Duration::from_secs(300);
+    run.marker = Some("CRATON-NEVER".into());
+    run.reboots = 1;
+    run.extra_args = vec![
+        "-kernel".into(),
+        kernel().to_string_lossy().into_owned(),
+        "-append".into(),
+        "console=ttyS0 panic=-1".into(),
+    ];
+    let err = format!("{:#}", qemu::run(&run).unwrap_err());
+    assert!(
+        err.contains("the guest rebooted 2 times, more than the 1 this run allows"),
+        "{err}"
+    );
+}

@@ -70,10 +70,22 @@ pub struct Args {
     /// Also write the serial console to FILE.
     #[arg(long, value_name = "FILE")]
     pub serial_log: Option<PathBuf>,
-    /// A raw file the guest sees as a further read-only disk (/dev/vdb,
-    /// then /dev/vdc, ...), e.g. a container image's tar; repeatable.
+    /// A raw file the guest sees as a further read-only disk
+    /// (/dev/disk/by-id/virtio-data1, then data2, ...), e.g. a container
+    /// image's tar; repeatable.
     #[arg(long, value_name = "FILE")]
     pub data_disk: Vec<PathBuf>,
+    /// A further writable disk (raw or qcow2, by its name), e.g. another
+    /// copy of an image: /dev/disk/by-id/virtio-disk1, then disk2, ...,
+    /// ahead of IMAGE on the bus; the firmware still boots IMAGE.
+    /// Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub disk: Vec<PathBuf>,
+    /// Guest reboots to let through before the run ends (an error, when
+    /// waiting for --marker); the default is the first boot's one, which
+    /// gives a new disk its own identifiers.
+    #[arg(long, value_name = "N", default_value_t = qemu::FIRST_BOOT_REBOOTS)]
+    pub reboots: u32,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -95,15 +107,19 @@ pub fn run(args: Args) -> Result<()> {
     };
     run.secure_boot = args.secure_boot;
     run.snapshot = args.snapshot;
-    for d in &args.data_disk {
-        if !d.is_file() {
-            return Err(bad_input(format!(
-                "--data-disk {}: no such file",
-                d.display()
-            )));
+    for (flag, files) in [("--data-disk", &args.data_disk), ("--disk", &args.disk)] {
+        for d in files {
+            if !d.is_file() {
+                return Err(bad_input(format!("{flag} {}: no such file", d.display())));
+            }
         }
     }
+    for d in &args.disk {
+        ImageFormat::from_name(d).map_err(|e| bad_input(format!("--disk {e:#}")))?;
+    }
     run.data_disks = args.data_disk.clone();
+    run.disks = args.disk.clone();
+    run.reboots = args.reboots;
     run.memory_mib = args.memory;
     run.ssh_forward_port = (args.ssh_port != 0).then_some(args.ssh_port);
     run.credentials = credentials(&args)?;

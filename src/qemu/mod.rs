@@ -26,9 +26,11 @@ use anyhow::{Context, Result, bail};
 use crate::process::Cmd;
 
 mod credentials;
+mod disks;
 mod watch;
 
 pub use credentials::{check_unit, credential_string, oem_strings_structure};
+pub use disks::{DATA_SERIAL, DISK_SERIAL, IMAGE_SERIAL};
 use watch::Watch;
 
 /// The emulator, from the host (the integrator's .ci/run installs it).
@@ -118,6 +120,10 @@ impl Accel {
     }
 }
 
+/// The reboots a run of a disk image lets through by default: the first
+/// boot's, which gives the disk its own identifiers (`crate::initrd::units`).
+pub const FIRST_BOOT_REBOOTS: u32 = 1;
+
 /// One QEMU run. Make it with [`QemuRun::new`] and set what differs.
 #[derive(Debug, Clone)]
 pub struct QemuRun {
@@ -130,10 +136,18 @@ pub struct QemuRun {
     pub secure_boot: bool,
     /// Guest writes go to a temporary overlay (`snapshot=on`).
     pub snapshot: bool,
+    /// Further writable disks (raw or qcow2, by name), ahead of the image
+    /// on the bus: another copy of an image, a second drive
+    /// (/dev/disk/by-id/virtio-disk1, ...). The firmware boots the image.
+    pub disks: Vec<PathBuf>,
     /// Raw files given to the guest as further read-only virtio disks
-    /// (/dev/vdb, /dev/vdc, ...): data for a test, such as a container
-    /// image's tar.
+    /// (/dev/disk/by-id/virtio-data1, ...): data for a test, such as a
+    /// container image's tar.
     pub data_disks: Vec<PathBuf>,
+    /// Guest reboots the run lets through; the next one ends it (QEMU's
+    /// -no-reboot when 0). A new image's first boot reboots once, after
+    /// giving its disk its own identifiers (docs/security.md).
+    pub reboots: u32,
     pub memory_mib: u32,
     /// systemd credentials: name and bytes (see [`check_unit`]).
     pub credentials: Vec<(String, Vec<u8>)>,
@@ -154,11 +168,17 @@ pub struct QemuRun {
 impl QemuRun {
     pub fn new(image: Option<PathBuf>, firmware: Firmware) -> QemuRun {
         QemuRun {
+            reboots: if image.is_some() {
+                FIRST_BOOT_REBOOTS
+            } else {
+                0
+            },
             image,
             format: None,
             firmware,
             secure_boot: false,
             snapshot: false,
+            disks: Vec::new(),
             data_disks: Vec::new(),
             // Enough for systemd and docker's daemons in a test boot.
             memory_mib: 1024,
@@ -248,6 +268,7 @@ fn run_once(run: &QemuRun, accel: Accel) -> Result<Outcome> {
         echo: run.echo,
         log: run.serial_log.as_deref(),
         kvm: accel == Accel::Kvm,
+        reboots: Some(run.reboots),
     };
     let seen = watch.run(&cmd)?;
     if let Some(stderr) = seen.kvm_failure {
@@ -270,13 +291,17 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
     };
     let mut cmd = Cmd::new(QEMU)
         .args(["-no-user-config", "-nodefaults", "-display", "none"])
-        .args(console)
+        .args(console);
+    if run.reboots == 0 && !interactive {
         // A guest reboot (panic=-1, a failed boot) ends the run instead of
-        // looping until the timeout.
-        .arg("-no-reboot")
-        .arg("-accel")
-        .arg(accel.name())
-        .args(["-m", &run.memory_mib.to_string(), "-smp", "2"]);
+        // looping until the timeout; with reboots allowed, the watch
+        // counts them (a person at the console reboots as they like).
+        cmd = cmd.arg("-no-reboot");
+    }
+    cmd =
+        cmd.arg("-accel")
+            .arg(accel.name())
+            .args(["-m", &run.memory_mib.to_string(), "-smp", "2"]);
     if accel == Accel::Kvm {
         cmd = cmd.args(["-cpu", "host"]);
     }
@@ -322,24 +347,7 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
                 qemu_path(&vars)?
             ));
     }
-    if let Some(image) = &run.image {
-        let format = match run.format {
-            Some(f) => f,
-            None => ImageFormat::from_name(image)?,
-        }
-        .name();
-        let snap = if run.snapshot { ",snapshot=on" } else { "" };
-        cmd = cmd.arg("-drive").arg(format!(
-            "if=virtio,format={format},file={}{snap}",
-            qemu_path(image)?
-        ));
-    }
-    for disk in &run.data_disks {
-        cmd = cmd.arg("-drive").arg(format!(
-            "if=virtio,format=raw,readonly=on,file={}",
-            qemu_path(disk)?
-        ));
-    }
+    cmd = cmd.args(disks::args(run)?);
     let fwd = run
         .ssh_forward_port
         .map(|p| format!(",hostfwd=tcp:127.0.0.1:{p}-:22"))
@@ -369,7 +377,7 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
 }
 
 /// QEMU's -drive takes `,` as a separator (doubled to escape it).
-fn qemu_path(p: &Path) -> Result<String> {
+pub(crate) fn qemu_path(p: &Path) -> Result<String> {
     let s = p
         .to_str()
         .with_context(|| format!("path {} is not UTF-8", p.display()))?;
@@ -415,6 +423,7 @@ fn probe_kvm() -> Result<()> {
         echo: false,
         log: None,
         kvm: true,
+        reboots: None,
     };
     let seen = watch.run(&cmd)?;
     if let Some(err) = seen.kvm_failure {
@@ -444,6 +453,7 @@ mod tests {
         r.ssh_forward_port = Some(2222);
         r.credentials = vec![("x".into(), b"secret".to_vec())];
         r.data_disks = vec![dir.path().join("data,1.tar")];
+        r.disks = vec![dir.path().join("twin.raw")];
         let line = command(&r, Accel::Tcg, dir.path(), false)
             .unwrap()
             .display();
@@ -451,9 +461,14 @@ mod tests {
             "-accel tcg",
             "-machine q35",
             "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
-            &format!("if=virtio,format=qcow2,file={},snapshot=on", img.display()),
             &format!(
-                "if=virtio,format=raw,readonly=on,file={}/data,,1.tar",
+                "-drive if=none,id=craton-image,format=qcow2,file={},snapshot=on \
+                 -device virtio-blk-pci,drive=craton-image,serial=craton-image,bootindex=1",
+                img.display()
+            ),
+            &format!(
+                "-drive if=none,id=data1,format=raw,file={}/data,,1.tar,readonly=on \
+                 -device virtio-blk-pci,drive=data1,serial=data1 ",
                 dir.path().display()
             ),
             "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
@@ -461,6 +476,17 @@ mod tests {
         ] {
             assert!(line.contains(want), "{want} not in {line}");
         }
+        // The further disk comes first on the bus, without a boot index;
+        // the first boot's reboot is let through (no -no-reboot).
+        let twin = line.find("serial=disk1 ").unwrap();
+        assert!(twin < line.find("serial=craton-image").unwrap(), "{line}");
+        assert!(!line.contains("-no-reboot"), "{line}");
+        r.reboots = 0;
+        r.credentials.clear();
+        let line = command(&r, Accel::Tcg, dir.path(), false)
+            .unwrap()
+            .display();
+        assert!(line.contains("-no-reboot"), "{line}");
         assert!(dir.path().join(OVMF_VARS).is_file());
         // The credential is in a private file, not on the command line.
         assert!(
@@ -487,7 +513,10 @@ mod tests {
             .unwrap()
             .display();
         assert!(
-            line.contains(&format!("if=virtio,format=raw,file={}", img.display())),
+            line.contains(&format!(
+                "id=craton-image,format=raw,file={} ",
+                img.display()
+            )),
             "{line}"
         );
         let odd = dir.path().join("disk.bin");

@@ -28,7 +28,14 @@ pub(super) struct Watch<'a> {
     /// The guest runs under KVM (QEMU dying of a signal is then reported
     /// as a KVM failure, not an error).
     pub(super) kvm: bool,
+    /// Guest reboots to let through: a kernel that starts once more than
+    /// that ends the run with an error. `None`: not counted (no kernel).
+    pub(super) reboots: Option<u32>,
 }
+
+/// The kernel's first console line, printed once per boot (init/main.c's
+/// linux_banner), which is how the watch counts a guest's reboots.
+const KERNEL_BANNER: &str = "Linux version ";
 
 pub(super) struct Seen {
     pub(super) serial: String,
@@ -63,6 +70,7 @@ impl Watch<'_> {
         drop(tx);
         let (mut serial, mut stderr) = (String::new(), String::new());
         let mut marker_seen = false;
+        let mut boots = 0u32;
         loop {
             crate::signal::check().with_context(|| format!("running `{}`", child.display()))?;
             if start.elapsed() > self.timeout {
@@ -87,6 +95,18 @@ impl Watch<'_> {
                     }
                     serial.push_str(&line);
                     serial.push('\n');
+                    if line.contains(KERNEL_BANNER) {
+                        boots += 1;
+                        if let Some(allowed) = self.reboots.filter(|&r| boots > r + 1) {
+                            child.kill()?;
+                            bail!(
+                                "the guest rebooted {} times, more than the {allowed} this run allows; last serial lines:\n{}{}",
+                                boots - 1,
+                                tail(&serial),
+                                stderr_note(&stderr)
+                            );
+                        }
+                    }
                     if self.marker.is_some_and(|m| line.contains(m)) {
                         marker_seen = true;
                         child.kill()?;

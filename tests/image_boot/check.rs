@@ -152,7 +152,7 @@ bridge=$(ip -j addr show dev docker0 | grep -o '"local":"[0-9.]*","prefixlen":[0
 netmtu=$(docker network inspect bridge | sed -n 's/.*"com.docker.network.driver.mtu": "\([0-9]*\)".*/\1/p')
 # A container runs offline from a busybox rootfs tar on the data disk
 # (docker import), and one on the bridge sees its MTU and address.
-docker import - craton-busybox:test </dev/vdb >/dev/null || fail "docker import"
+docker import - craton-busybox:test </dev/disk/by-id/virtio-data1 >/dev/null || fail "docker import"
 said=$(docker run --rm --network none craton-busybox:test busybox echo {CONTAINER_SAYS}) || fail "docker run: $said"
 [ "$said" = {CONTAINER_SAYS} ] || fail "docker run printed '$said'"
 ctr=$(docker run --rm craton-busybox:test busybox sh -c 'busybox cat /sys/class/net/eth0/mtu; busybox ip -4 addr show eth0') || fail "docker run on the bridge: $ctr"
