@@ -74,7 +74,6 @@ fn spec(dir: &Path) -> DiskSpec {
     let entry = SlotEntry::new(
         Slot::A,
         "0.1.0",
-        &guids.part(PartKind::Usr(Slot::A)).to_string(),
         &"ab".repeat(32),
         4096,
         UsrFilesystem::Erofs,

@@ -155,6 +155,6 @@ mod tests {
         let Source::Bytes(cfg) = &files[11].source else {
             panic!("slot.cfg is generated");
         };
-        assert!(String::from_utf8_lossy(cfg).contains("set craton_usr_partuuid="));
+        assert!(String::from_utf8_lossy(cfg).contains("set craton_usrhash="));
     }
 }

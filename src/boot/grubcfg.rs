@@ -10,6 +10,11 @@
 //! test rig) a search could pick the other disk, while `$root` is always
 //! the disk GRUB itself was loaded from.
 //!
+//! The PARTUUIDs on the kernel command line are read by GRUB (`probe
+//! --part-uuid`) from that same disk at every boot, not written into the
+//! ESP: a new disk's first boot gives it identifiers of its own (see
+//! [`DISK_ID`]), and a command line from the disk itself always matches.
+//!
 //! Slot selection follows the scheme of RAUC's GRUB boot selection example
 //! (ORDER plus per-slot OK and TRY flags), written anew: boot the first slot
 //! in ORDER that is good and not yet tried, mark it tried before booting it;
@@ -22,6 +27,7 @@ use std::fmt::Write as _;
 // GRUB's script lexer quotes words as sh does (GRUB manual, "Shell-like
 // scripting"), so the process wrapper's quoting serves.
 use super::slot::{Slot, SlotEntry};
+use crate::partition::PartKind;
 use crate::process::shell_quote;
 
 /// The environment block, relative to the ESP (`$root`).
@@ -31,7 +37,40 @@ pub const GRUBENV_PATH: &str = "/grub/grubenv";
 pub const GRUB_SERIAL: &str = "serial --unit=0 --speed=115200";
 /// Variables GRUB reads from the block; `load_env` with a list (GRUB manual
 /// "load_env") ignores anything else a tampered block might set.
-const ENV_VARS: &str = "ORDER A_OK A_TRY B_OK B_TRY";
+const ENV_VARS: &str = "ORDER A_OK A_TRY B_OK B_TRY DISK_ID";
+/// The environment variable that records whether the disk still has the
+/// image's identifiers. A new image says [`DiskId::Image`]; GRUB turns that
+/// into [`DiskId::Claimed`] on the disk it booted from, before Linux runs,
+/// which is what tells that disk apart from an identical copy attached
+/// beside it; the initrd then gives the claimed disk a random disk GUID
+/// and PARTUUIDs, sets [`DiskId::Machine`] and reboots once
+/// (`crate::initrd::units`). GRUB passes the value on as
+/// `craton.disk-id=`.
+pub const DISK_ID: &str = "DISK_ID";
+/// The kernel argument that carries [`DISK_ID`] to the initrd.
+pub const DISK_ID_ARG: &str = "craton.disk-id";
+
+/// The values of [`DISK_ID`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskId {
+    /// The image's own identifiers, the same on every copy.
+    Image,
+    /// Booted once by GRUB from this disk; the initrd has not yet given it
+    /// identifiers of its own.
+    Claimed,
+    /// Identifiers of its own (also assumed for a block without the variable).
+    Machine,
+}
+
+impl DiskId {
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskId::Image => "image",
+            DiskId::Claimed => "claimed",
+            DiskId::Machine => "machine",
+        }
+    }
+}
 
 /// What grub.cfg needs besides the slots' own facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +102,7 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
         "\n# A/B selection: defaults for a block without the variables.\n\
          set ORDER=\"A B\"\nset A_OK=0\nset A_TRY=0\nset B_OK=0\nset B_TRY=0\n",
     );
+    let _ = writeln!(s, "set {DISK_ID}={}", DiskId::Machine.name());
     let _ = writeln!(s, "load_env -f {GRUBENV_PATH} {ENV_VARS}");
     s.push_str("set craton_slot=\"\"\n");
     // Pass 1: the first good slot not yet tried.
@@ -86,9 +126,23 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
             slot.menu_id()
         );
     }
+    // This disk's first boot: claim it (see DISK_ID), in the same write.
+    let _ = writeln!(
+        s,
+        "if [ \"${DISK_ID}\" = {image} ]; then\n  set {DISK_ID}={claimed}\nfi",
+        image = DiskId::Image.name(),
+        claimed = DiskId::Claimed.name()
+    );
     // Marked tried before the kernel runs: a kernel that hangs or panics
     // leaves TRY=1 and the next boot takes the other slot.
-    let _ = writeln!(s, "save_env -f {GRUBENV_PATH} A_TRY B_TRY");
+    let _ = writeln!(s, "save_env -f {GRUBENV_PATH} A_TRY B_TRY {DISK_ID}");
+    // The disk GRUB was loaded from: `$root` is its ESP ("hd0,gpt1").
+    s.push_str("regexp --set=1:craton_disk '^([^,]*),' \"$root\"\n");
+    let _ = writeln!(
+        s,
+        "{}",
+        probe_partuuid("craton_root_partuuid", PartKind::Root)
+    );
     s.push_str("echo \"craton: booting slot $craton_slot\"\n");
     for slot in Slot::ALL {
         s.push('\n');
@@ -123,6 +177,18 @@ fn indent(text: &str) -> String {
 /// the mapping "usr"), which `mount.usr=` mounts.
 pub const USR_VERITY_DEVICE: &str = "/dev/mapper/usr";
 
+/// `probe` sets `var` to the PARTUUID of `part` on the booted disk (lower
+/// case, as udev's /dev/disk/by-partuuid links); a failure says so on the
+/// console rather than booting with an empty value unnoticed.
+fn probe_partuuid(var: &str, part: PartKind) -> String {
+    format!(
+        "if ! probe --set={var} --part-uuid \"($craton_disk,gpt{n})\"; then\n  \
+         echo \"craton: cannot read the PARTUUID of {label} on $craton_disk\"\nfi",
+        n = part.number(),
+        label = part.label(),
+    )
+}
+
 fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
     let dir = slot_dir(slot);
     let mut args = vec![
@@ -133,8 +199,9 @@ fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
         "systemd.verity_usr_data=PARTUUID=${craton_usr_partuuid}".to_owned(),
         "systemd.verity_usr_hash=PARTUUID=${craton_usr_partuuid}".to_owned(),
         "systemd.verity_usr_options=hash-offset=${craton_hash_offset}".to_owned(),
-        "root=PARTLABEL=ROOT".to_owned(),
+        "root=PARTUUID=${craton_root_partuuid}".to_owned(),
         "rw".to_owned(),
+        format!("{DISK_ID_ARG}=${{{DISK_ID}}}"),
     ];
     if let Some(c) = &cfg.console {
         args.push(shell_quote(&format!("console={c}")));
@@ -143,12 +210,13 @@ fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
     args.extend(cfg.kernel_args.iter().map(|a| shell_quote(a)));
     format!(
         "menuentry \"craton slot {n}\" --id {id} {{\n  \
-         source {dir}/slot.cfg\n  \
+         source {dir}/slot.cfg\n{probe}\n  \
          echo \"craton: slot {n}, version $craton_version\"\n  \
          linux {dir}/vmlinuz {args}\n  \
          initrd {dir}/initrd\n}}\n",
         n = slot.env_name(),
         id = slot.menu_id(),
+        probe = indent(&probe_partuuid("craton_usr_partuuid", PartKind::Usr(slot))).trim_end(),
         args = args.join(" "),
     )
 }
@@ -161,20 +229,19 @@ pub fn slot_cfg(e: &SlotEntry) -> String {
          set craton_version={version}\n\
          set craton_usrfstype={fs}\n\
          set craton_usrhash={hash}\n\
-         set craton_usr_partuuid={uuid}\n\
          set craton_hash_offset={offset}\n",
         slot = e.slot(),
         label = e.slot().partlabel(),
         version = e.version(),
         fs = e.usr_filesystem().name(),
         hash = e.usrhash(),
-        uuid = e.usr_partuuid(),
         offset = e.hash_offset(),
     )
 }
 
 /// The variables of a new image's environment block: slot A is good and
-/// untried; slot B is good only when the build copied A into it.
+/// untried; slot B is good only when the build copied A into it; the disk
+/// has the image's identifiers.
 pub fn initial_grubenv_vars(b_is_copy: bool) -> Vec<(String, String)> {
     let b_ok = if b_is_copy { "1" } else { "0" };
     [
@@ -183,6 +250,7 @@ pub fn initial_grubenv_vars(b_is_copy: bool) -> Vec<(String, String)> {
         ("A_TRY", "0"),
         ("B_OK", b_ok),
         ("B_TRY", "0"),
+        (DISK_ID, DiskId::Image.name()),
     ]
     .iter()
     .map(|(n, v)| (n.to_string(), v.to_string()))

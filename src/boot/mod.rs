@@ -27,7 +27,6 @@ pub use slot::{Slot, SlotEntry};
 
 use crate::context::Build;
 use crate::initrd::InitrdInfo;
-use crate::partition::{DiskGuids, PartKind};
 use crate::profile::UsrB;
 use crate::usr::UsrImage;
 
@@ -58,13 +57,11 @@ pub fn run(b: &Build, usr: &UsrImage, initrd: &InitrdInfo) -> Result<Esp> {
         UsrB::Copy => &[Slot::A, Slot::B],
         UsrB::Empty => &[Slot::A],
     };
-    let guids = DiskGuids::from_seed(&b.seed);
     let mut boots = Vec::new();
     for &slot in slots {
         let entry = SlotEntry::new(
             slot,
             &profile.image.version,
-            &guids.part(PartKind::Usr(slot)).to_string(),
             &usr.verity.root_hash_hex(),
             usr.verity.hash_offset,
             usr.fs,

@@ -3,6 +3,7 @@
 
 use super::grubcfg::{BootConfig, grub_cfg, initial_grubenv_vars, slot_cfg};
 use super::slot::{Slot, SlotEntry};
+use crate::partition::PartKind;
 use crate::profile::UsrFilesystem;
 use crate::tools::ToolsTree;
 
@@ -23,7 +24,6 @@ pub(crate) fn sample_entry(slot: Slot) -> SlotEntry {
     SlotEntry::new(
         slot,
         "2026.11.27",
-        "0b6f1e2c-3d4a-4b5c-8d9e-0f1a2b3c4d5e",
         &"5a".repeat(32),
         1_048_576,
         UsrFilesystem::Erofs,
@@ -68,13 +68,22 @@ fn grub_script_check_catches_errors() {
 #[test]
 fn grub_cfg_has_both_slots_and_the_command_line() {
     let cfg = grub_cfg(&sample_config());
-    assert!(cfg.contains("load_env -f /grub/grubenv ORDER A_OK A_TRY B_OK B_TRY\n"));
-    assert!(cfg.contains("save_env -f /grub/grubenv A_TRY B_TRY\n"));
+    assert!(cfg.contains("load_env -f /grub/grubenv ORDER A_OK A_TRY B_OK B_TRY DISK_ID\n"));
+    assert!(cfg.contains("save_env -f /grub/grubenv A_TRY B_TRY DISK_ID\n"));
+    // A new disk is claimed by the GRUB that booted from it.
+    assert!(cfg.contains("if [ \"$DISK_ID\" = image ]; then\n  set DISK_ID=claimed\nfi\nsave_env"));
+    // The PARTUUIDs come from the disk GRUB booted from.
+    assert!(cfg.contains("regexp --set=1:craton_disk '^([^,]*),' \"$root\"\n"));
+    assert!(cfg.contains("probe --set=craton_root_partuuid --part-uuid \"($craton_disk,gpt6)\""));
     assert!(cfg.contains("set timeout=1\n"));
     for (slot, dir) in [(Slot::A, "a"), (Slot::B, "b")] {
         assert!(cfg.contains(&format!("--id {} {{", slot.menu_id())));
         assert!(cfg.contains(&format!("source /craton/{dir}/slot.cfg\n")));
         assert!(cfg.contains(&format!("initrd /craton/{dir}/initrd\n")));
+        let n = PartKind::Usr(slot).number();
+        assert!(cfg.contains(&format!(
+            "probe --set=craton_usr_partuuid --part-uuid \"($craton_disk,gpt{n})\""
+        )));
         let linux = cfg
             .lines()
             .find(|l| {
@@ -88,7 +97,7 @@ fn grub_cfg_has_both_slots_and_the_command_line() {
             "usrhash=${craton_usrhash}",
             "systemd.verity_usr_data=PARTUUID=${craton_usr_partuuid}",
             "systemd.verity_usr_options=hash-offset=${craton_hash_offset}",
-            "root=PARTLABEL=ROOT rw console=ttyS0,115200n8",
+            "root=PARTUUID=${craton_root_partuuid} rw craton.disk-id=${DISK_ID} console=ttyS0,115200n8",
             &format!("craton.slot={dir} quiet 'x=it'\\''s'"),
         ] {
             assert!(linux.contains(want), "{want} not in {linux}");
@@ -101,7 +110,7 @@ fn slot_cfg_sets_the_variables() {
     let text = slot_cfg(&sample_entry(Slot::A));
     assert!(text.contains("set craton_usrfstype=erofs\n"));
     assert!(text.contains(&format!("set craton_usrhash={}\n", "5a".repeat(32))));
-    assert!(text.contains("set craton_usr_partuuid=0b6f1e2c-3d4a-4b5c-8d9e-0f1a2b3c4d5e\n"));
+    assert!(!text.contains("partuuid"), "{text}");
     assert!(text.contains("set craton_hash_offset=1048576\n"));
     assert!(text.contains("set craton_version=2026.11.27\n"));
 }
@@ -113,6 +122,7 @@ fn initial_variables() {
     assert_eq!(get("ORDER"), "A B");
     assert_eq!((get("A_OK"), get("A_TRY")), ("1".into(), "0".into()));
     assert_eq!((get("B_OK"), get("B_TRY")), ("0".into(), "0".into()));
+    assert_eq!(get("DISK_ID"), "image");
     let v = initial_grubenv_vars(true);
     assert!(v.contains(&("B_OK".into(), "1".into())));
 }

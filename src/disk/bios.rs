@@ -40,6 +40,8 @@ pub const CORE_MODULES: &[&str] = &[
     "search",
     "test",
     "regexp",
+    // The PARTUUIDs of the booted disk for the kernel command line.
+    "probe",
     "eval",
     "echo",
     "sleep",

@@ -23,6 +23,16 @@ const ESP_START: u64 = 2048;
 const ESP_SECTORS: u64 = 64 * 2048;
 /// The ESP type, UEFI specification 2.10 table 5.7.
 const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+/// Any type serves the placeholders: GRUB's probe reads the entry's own
+/// GUID (Discoverable Partitions Specification, "Generic Linux data").
+const LINUX_TYPE: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+/// (partition number, PARTUUID) of USR-A, USR-B and ROOT; upper case here,
+/// as GPT tools print them, lower case on the command line.
+const PARTS: [(u32, &str); 3] = [
+    (3, "AAAAAAAA-1111-4222-8333-444444444444"),
+    (4, "BBBBBBBB-1111-4222-8333-444444444444"),
+    (6, "CCCCCCCC-1111-4222-8333-444444444444"),
+];
 
 fn tools() -> ToolsTree {
     crate::support::tools().clone()
@@ -69,6 +79,16 @@ fn write_gpt(disk: &Path) {
     entries[40..48].copy_from_slice(&(ESP_START + ESP_SECTORS - 1).to_le_bytes());
     for (i, u) in "EFI-SYSTEM".encode_utf16().enumerate() {
         entries[56 + 2 * i..58 + 2 * i].copy_from_slice(&u.to_le_bytes());
+    }
+    // USR-A, USR-B and ROOT as small placeholders at their numbers (3, 4
+    // and 6), whose PARTUUIDs GRUB reads for the command line.
+    for (k, (n, uuid)) in PARTS.iter().enumerate() {
+        let e = &mut entries[(*n as usize - 1) * 128..*n as usize * 128];
+        let first = ESP_START + ESP_SECTORS + 8 * k as u64;
+        e[..16].copy_from_slice(&guid_bytes(LINUX_TYPE));
+        e[16..32].copy_from_slice(&guid_bytes(uuid));
+        e[32..40].copy_from_slice(&first.to_le_bytes());
+        e[40..48].copy_from_slice(&(first + 7).to_le_bytes());
     }
     let header = |current: u64, backup: u64, entries_lba: u64| {
         let mut h = vec![0u8; 92];
@@ -157,14 +177,9 @@ fn get(env: &[(String, String)], name: &str) -> String {
 }
 
 fn entry(slot: Slot, hash_byte: &str) -> SlotEntry {
-    let uuid = match slot {
-        Slot::A => "aaaaaaaa-1111-4222-8333-444444444444",
-        Slot::B => "bbbbbbbb-1111-4222-8333-444444444444",
-    };
     SlotEntry::new(
         slot,
         "1.0",
-        uuid,
         &hash_byte.repeat(32),
         4096,
         UsrFilesystem::Erofs,
@@ -289,6 +304,7 @@ fn assert_booted(line: &str, slot: Slot) {
         format!("craton.slot={dir}"),
         format!("usrhash={}", byte.repeat(32)),
         format!("systemd.verity_usr_data=PARTUUID={uuid}-1111-4222-8333-444444444444"),
+        "root=PARTUUID=cccccccc-1111-4222-8333-444444444444".to_owned(),
         "mount.usrfstype=erofs".to_owned(),
         "systemd.verity_usr_options=hash-offset=4096".to_owned(),
         "console=ttyS0,115200n8".to_owned(),
@@ -315,6 +331,11 @@ fn grub_selects_slots_by_order_ok_and_try() {
         (get(&env, "A_TRY"), get(&env, "B_TRY")),
         ("1".into(), "0".into())
     );
+    // The image's DISK_ID=image became claimed, in the same write, and
+    // reached the kernel (no initrd runs here to give the disk its own
+    // identifiers, so it stays claimed).
+    assert_eq!(get(&env, "DISK_ID"), "claimed");
+    assert!(line.contains(" craton.disk-id=claimed "), "{line}");
 
     // 1b: the image's own confirm script marks A good; GRUB then keeps A.
     confirm(&tools, &disk, Slot::A);
@@ -368,6 +389,8 @@ fn grub_selects_slots_by_order_ok_and_try() {
     let (line, _, t) = boot(&disk);
     eprintln!("boot 4 (A_OK=0 -> B): {t:?}");
     assert_booted(&line, Slot::B);
+    // A block without DISK_ID is taken for a disk with its own identifiers.
+    assert!(line.contains(" craton.disk-id=machine "), "{line}");
     let env = read_env(&tools, &disk);
     assert_eq!(
         (get(&env, "A_OK"), get(&env, "B_TRY")),
@@ -396,8 +419,8 @@ fn secure_boot_chain_boots_slot_a() {
 }
 
 /// The same grub.cfg under BIOS GRUB (i386-pc) with a core.img of the
-/// modules the script needs (the disk stage's `disk::CORE_MODULES` has
-/// these and more). Instead of boot.img and core.img on a disk, SeaBIOS starts GRUB as a Linux-format kernel: GRUB's
+/// disk stage's modules (`disk::CORE_MODULES`). Instead of boot.img and
+/// core.img on a disk, SeaBIOS starts GRUB as a Linux-format kernel: GRUB's
 /// lnxboot.img in front of core.img (GRUB manual "Images"), with the ESP
 /// as prefix, so the script, load_env and save_env run on the BIOS build.
 #[test]
@@ -414,20 +437,7 @@ fn bios_grub_selects_slot_a_then_b() {
         .arg(tools.path("usr/lib/grub/i386-pc"))
         .args(["-O", "i386-pc", "-p", "(hd0,gpt1)/grub", "-o"])
         .arg(&core)
-        .args([
-            "biosdisk",
-            "part_gpt",
-            "fat",
-            "normal",
-            "configfile",
-            "loadenv",
-            "search",
-            "test",
-            "echo",
-            "linux",
-            "serial",
-            "terminal",
-        ])
+        .args(craton::disk::CORE_MODULES)
         .run()
         .unwrap();
     let mut lnx = std::fs::read(tools.path("usr/lib/grub/i386-pc/lnxboot.img")).unwrap();
