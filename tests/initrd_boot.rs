@@ -162,7 +162,16 @@ fn initrd_boots_in_qemu() {
 
     let out = work.path().join("initrd.img");
     let started = Instant::now();
-    let info = initrd::make(&lock, &ctx.cache, &tools, &rootfs, &out, EPOCH).unwrap();
+    let info = initrd::make(
+        &lock,
+        &ctx.cache,
+        &tools,
+        &rootfs,
+        &ctx.profile.initrd.modules,
+        &out,
+        EPOCH,
+    )
+    .unwrap();
     eprintln!(
         "built {} in {:.1?}: {} bytes ({} uncompressed), kernel {}, modules {:?}",
         info.path.display(),
@@ -207,7 +216,16 @@ fn initrd_boots_in_qemu() {
     }
     // The same inputs give the same bytes.
     let again = work.path().join("again.img");
-    initrd::make(&lock, &ctx.cache, &tools, &rootfs, &again, EPOCH).unwrap();
+    initrd::make(
+        &lock,
+        &ctx.cache,
+        &tools,
+        &rootfs,
+        &ctx.profile.initrd.modules,
+        &again,
+        EPOCH,
+    )
+    .unwrap();
     assert!(
         fs::read(&out).unwrap() == fs::read(&again).unwrap(),
         "the initrd is not reproducible"

@@ -6,11 +6,11 @@
 //!
 //! The image has no grub-editenv (grub-common is a build tool only) and no
 //! craton binary, so the environment block is rewritten by a POSIX sh
-//! script that needs only coreutils, grep and util-linux's mount/lsblk: it
-//! keeps the header line and the variables in order, replaces or appends
-//! the given ones, pads with `#` to 1024 bytes, writes a temporary file on
-//! the ESP and renames it over the old one, so a power cut leaves either
-//! the old block or the new. Tests check it byte for byte against
+//! script whose block is made with sh builtins alone (the initrd runs it
+//! too): it keeps the header line and the variables in order, replaces or
+//! appends the given ones, pads with `#` to 1024 bytes, writes a temporary
+//! file on the ESP and renames it over the old one, so a power cut leaves
+//! either the old block or the new. Tests check it byte for byte against
 //! [`super::grubenv::encode_grubenv`].
 //!
 //! The list holds (absolute path, content, mode).
@@ -23,16 +23,30 @@ pub const MARK_GOOD_UNIT: &str = "craton-mark-good.service";
 /// The ESP's GPT partition label.
 pub const ESP_PARTLABEL: &str = crate::partition::PartKind::Esp.label();
 
-const GRUBENV_SET: &str = r#"#!/bin/sh
-# grubenv-set FILE NAME=VALUE...: sets variables in a GRUB environment block
-# (GRUB manual "Environment block": 1024 bytes, a header line, NAME=VALUE
-# lines, '#' padding). Written by craton; the image has no grub-editenv.
+/// The script behind [`GRUBENV_SET_PATH`], in the image and in the initrd.
+pub(crate) const GRUBENV_SET: &str = r#"#!/bin/sh
+# grubenv-set [--in-place] FILE NAME=VALUE...: sets variables in a GRUB
+# environment block (GRUB manual "Environment block": 1024 bytes, a header
+# line, NAME=VALUE lines, '#' padding). Written by craton; the image has no
+# grub-editenv. Only sh builtins make the new block, so the initrd (dash,
+# without coreutils) runs it too.
+#
+# The block is written beside the old one and renamed over it, so a power
+# cut leaves either; --in-place (the initrd, which has no mv) overwrites
+# the block's own 1024 bytes instead, as GRUB's save_env does.
 set -eu
-[ $# -ge 2 ] || { echo "usage: grubenv-set FILE NAME=VALUE..." >&2; exit 2; }
+inplace=
+if [ "${1:-}" = --in-place ]; then
+    inplace=1
+    shift
+fi
+[ $# -ge 2 ] || { echo "usage: grubenv-set [--in-place] FILE NAME=VALUE..." >&2; exit 2; }
 file=$1
 shift
 header='# GRUB Environment Block'
 size=1024
+nl='
+'
 for kv in "$@"; do
     case $kv in
         *=*) ;;
@@ -42,36 +56,47 @@ for kv in "$@"; do
         '' | *[!A-Za-z0-9_]*) echo "grubenv-set: $kv: bad name" >&2; exit 2 ;;
     esac
 done
-if [ "$(head -n 1 "$file")" != "$header" ]; then
+first=
+IFS= read -r first <"$file" || true
+if [ "$first" != "$header" ]; then
     echo "grubenv-set: $file: not a GRUB environment block" >&2
     exit 1
 fi
-tmp="$file.new"
-trap 'rm -f "$tmp"' EXIT
-{
-    printf '%s\n' "$header"
-    # The old variables in order (comment and padding lines dropped).
-    tail -n +2 "$file" | while IFS= read -r line || [ -n "$line" ]; do
-        case $line in '#'* | '') continue ;; esac
-        for kv in "$@"; do
-            [ "${kv%%=*}" = "${line%%=*}" ] && line=$kv
-        done
-        printf '%s\n' "$line"
-    done
-    # New variables at the end.
+out=$header$nl
+# The old variables in order (comment and padding lines dropped).
+while IFS= read -r line || [ -n "$line" ]; do
+    case $line in '#'* | '') continue ;; esac
     for kv in "$@"; do
-        tail -n +2 "$file" | grep -q "^${kv%%=*}=" || printf '%s\n' "$kv"
+        [ "${kv%%=*}" = "${line%%=*}" ] && line=$kv
     done
-} >"$tmp"
-used=$(wc -c <"$tmp")
+    out=$out$line$nl
+done <"$file"
+# New variables at the end.
+for kv in "$@"; do
+    case $nl$out in
+        *"$nl${kv%%=*}="*) ;;
+        *) out=$out$kv$nl ;;
+    esac
+done
+used=${#out}
 if [ "$used" -gt "$size" ]; then
     echo "grubenv-set: $file: $used bytes do not fit in $size" >&2
     exit 1
 fi
-head -c "$((size - used))" /dev/zero | tr '\0' '#' >>"$tmp"
+pad=
+while [ "${#pad}" -lt "$((size - used))" ]; do
+    pad=$pad#
+done
+if [ -n "$inplace" ]; then
+    printf '%s' "$out$pad" 1<>"$file"
+    exit 0
+fi
+tmp="$file.new"
+trap 'rm -f "$tmp"' EXIT
+printf '%s' "$out$pad" >"$tmp"
 sync "$tmp"
 mv -f "$tmp" "$file"
-sync "$(dirname "$file")"
+sync "${file%/*}"
 "#;
 
 const MARK_GOOD: &str = r#"#!/bin/sh
@@ -225,24 +250,39 @@ pub fn image_files() -> Vec<(String, String, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt as _;
+
     use crate::boot::grubenv::encode_grubenv;
     use crate::process::Cmd;
 
-    /// Runs the image's grubenv-set with /bin/sh on `block`.
+    /// Runs the image's grubenv-set with /bin/sh (dash, as in the initrd)
+    /// on `block`, both ways; they must give the same bytes.
     fn grubenv_set(block: &[u8], args: &[&str]) -> anyhow::Result<Vec<u8>> {
+        let renamed = grubenv_set_with(block, args, false)?;
+        let in_place = grubenv_set_with(block, args, true)?;
+        assert_eq!(renamed, in_place);
+        Ok(renamed)
+    }
+
+    fn grubenv_set_with(block: &[u8], args: &[&str], in_place: bool) -> anyhow::Result<Vec<u8>> {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("grubenv-set");
         std::fs::write(&script, GRUBENV_SET).unwrap();
         let env = dir.path().join("grubenv");
         std::fs::write(&env, block).unwrap();
+        let ino = std::fs::metadata(&env).unwrap().ino();
+        let flag: &[&str] = if in_place { &["--in-place"] } else { &[] };
         Cmd::new("/bin/sh")
             .arg(&script)
+            .args(flag)
             .arg(&env)
             .args(args)
             .run()?;
-        // Nothing is left beside the block.
+        // Nothing is left beside the block; in place means the same file.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 2);
+        let same = std::fs::metadata(&env).unwrap().ino() == ino;
+        assert_eq!(same, in_place);
         Ok(std::fs::read(&env).unwrap())
     }
 

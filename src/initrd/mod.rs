@@ -9,6 +9,7 @@
 //! command line or place the result on the ESP: those are the disk stage's.
 
 pub mod cpio;
+pub mod identity;
 pub mod modules;
 pub mod units;
 pub mod users;
@@ -110,18 +111,21 @@ pub fn run(b: &Build, tree: &RootfsTree) -> Result<InitrdInfo> {
         b.cache(),
         &b.tools,
         &tree.path,
+        &b.profile().initrd.modules,
         &b.work("initrd"),
         b.epoch,
     )
 }
 
-/// Makes the initrd for the image whose tree is `rootfs` and writes it to
-/// `out` (atomically); every file gets mtime `epoch`.
+/// Makes the initrd for the image whose tree is `rootfs`, with `modules`
+/// (the profile's `[initrd] modules`) besides craton's own, and writes it
+/// to `out` (atomically); every file gets mtime `epoch`.
 pub fn make(
     lock: &Lock,
     cache: &Cache,
     tools: &ToolsTree,
     rootfs: &Path,
+    modules: &[String],
     out: &Path,
     epoch: u64,
 ) -> Result<InitrdInfo> {
@@ -145,7 +149,7 @@ pub fn make(
     }
     write_etc(tree, rootfs)?;
     users::Accounts::from_tree(tree)?.write(tree)?;
-    let modules = modules::install(rootfs, &kernel_version, tree, tools)?;
+    let modules = modules::install(rootfs, &kernel_version, tree, tools, modules)?;
     units::install(tree)?;
     let (size, uncompressed_size) = pack(tree, out, epoch)?;
     tracing::info!(

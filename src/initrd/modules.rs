@@ -23,24 +23,21 @@ use crate::deb::archive::Compression;
 use crate::files::tree;
 use crate::tools::ToolsTree;
 
-/// The modules the platforms need (docs/architecture.md, "Boot and A/B"): disks
-/// on qemu (virtio_pci, virtio_blk, virtio_scsi), GCE (virtio_scsi, nvme, gve)
-/// and metal (nvme, ahci, sd_mod), the network for both clouds, and what
-/// mounting /usr (dm_verity, erofs or ext4), ROOT (ext4) and the /etc overlay
-/// (overlay) takes.
+/// The modules craton's own initrd needs whatever the profile lists:
+/// mounting /usr (dm_verity, erofs or ext4), ROOT (ext4) and the /etc
+/// overlay (overlay), and reading the ESP's GRUB environment block on a
+/// new disk's first boot (vfat with the code page and character set of
+/// Debian's defaults, CONFIG_FAT_DEFAULT_CODEPAGE=437 and
+/// CONFIG_FAT_DEFAULT_IOCHARSET="ascii"). The platforms' disk and network
+/// drivers are the profile's `[initrd] modules` (profiles/base.toml).
 pub const MODULES: &[&str] = &[
-    "virtio_pci",
-    "virtio_blk",
-    "virtio_scsi",
-    "virtio_net",
-    "nvme",
-    "ahci",
-    "sd_mod",
-    "gve",
     "dm_verity",
     "erofs",
     "ext4",
     "overlay",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
 ];
 
 /// Modules loaded at boot by systemd-modules-load (modules-load.d(5)).
@@ -227,14 +224,16 @@ pub(crate) fn copy_plain(from: &Path, to: &Path, compression: Compression) -> Re
     Ok(())
 }
 
-/// Copies the closure of [`MODULES`] for `version` from `rootfs` into
-/// `stage`, decompressed, runs depmod there and writes the modules-load.d file. Returns
-/// the names of the modules shipped, sorted.
+/// Copies the closure of [`MODULES`] and the profile's `extra` modules for
+/// `version` from `rootfs` into `stage`, decompressed, runs depmod there
+/// and writes the modules-load.d file. Returns the names of the modules
+/// shipped, sorted.
 pub fn install(
     rootfs: &Path,
     version: &str,
     stage: &Path,
     tools: &ToolsTree,
+    extra: &[String],
 ) -> Result<Vec<String>> {
     let src = rootfs.join(MODULES_DIR).join(version);
     let dst = |rel: &str| -> Result<std::path::PathBuf> {
@@ -245,7 +244,12 @@ pub fn install(
         Ok(host)
     };
     let index = ModuleIndex::read(&src)?;
-    let closure = index.closure(MODULES)?;
+    let wanted: Vec<&str> = MODULES
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    let closure = index.closure(&wanted)?;
     for rel in closure.values() {
         let (plain, compression) = Compression::split_suffix(rel);
         copy_plain(&src.join(rel), &dst(plain)?, compression)?;

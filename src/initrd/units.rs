@@ -1,8 +1,8 @@
 //! The files craton adds to the initrd, all in this one place: the units
 //! that mount /etc as an overlay (lower: the running slot's factory copy,
 //! upper and work on ROOT, at the places `crate::rootfs::layout` names),
-//! and the GPT relocation that lets systemd-repart grow ROOT on a larger
-//! disk. [`install`] writes them and enables the units as their [Install]
+//! the GPT relocation that lets systemd-repart grow ROOT on a larger
+//! disk, and a new disk's own identifiers (`super::identity`). [`install`] writes them and enables the units as their [Install]
 //! sections say, with the links `systemctl enable` would make.
 
 use std::path::Path;
@@ -142,6 +142,7 @@ pub fn files() -> Vec<(String, String, u32)> {
             UNIT_MODE,
         ),
     ]);
+    out.extend(super::identity::files());
     out
 }
 
@@ -229,10 +230,31 @@ mod tests {
         assert!(mount.contains(
             "Options=lowerdir=/sysroot/usr/share/factory/etc,upperdir=/sysroot/var/lib/craton/etc/upper,workdir=/sysroot/var/lib/craton/etc/work\n"
         ));
-        Cmd::new("/bin/sh")
-            .args(["-n", "-c", get(GPT_RELOCATE_PATH)])
-            .run()
-            .unwrap();
+        for script in [
+            GPT_RELOCATE_PATH,
+            super::super::identity::DISK_IDENTITY_PATH,
+        ] {
+            Cmd::new("/bin/sh")
+                .args(["-n", "-c", get(script)])
+                .run()
+                .unwrap();
+            assert!(
+                !get(script).contains('@'),
+                "{script} has a placeholder left"
+            );
+        }
+        let identity = get(super::super::identity::DISK_IDENTITY_PATH);
+        for want in [
+            "[ \"$line\" = DISK_ID=claimed ] && found=1",
+            "/usr/lib/craton/grubenv-set --in-place \"$mnt/grub/grubenv\" DISK_ID=machine \"${S}_TRY=0\"",
+            "[ \"$(lsblk -ndo PARTLABEL \"$esp\")\" = EFI-SYSTEM ]",
+        ] {
+            assert!(identity.contains(want), "{want} not in {identity}");
+        }
+        assert!(
+            get("/usr/lib/systemd/system/craton-disk-identity.service")
+                .contains("ConditionKernelCommandLine=craton.disk-id=claimed\n")
+        );
         assert!(
             get("/usr/lib/systemd/system/systemd-repart.service.d/craton-gpt.conf")
                 .contains("ExecStartPre=/usr/lib/craton/gpt-relocate\n")
@@ -256,7 +278,18 @@ mod tests {
     fn install_enables_the_mount() {
         let dir = tempfile::tempdir().unwrap();
         let names = install(dir.path()).unwrap();
-        assert_eq!(names, ["craton-etc-dirs.service", "sysroot-etc.mount"]);
+        assert_eq!(
+            names,
+            [
+                "craton-etc-dirs.service",
+                "sysroot-etc.mount",
+                "craton-disk-identity.service"
+            ]
+        );
+        let link = dir.path().join(
+            "etc/systemd/system/initrd-root-device.target.wants/craton-disk-identity.service",
+        );
+        assert!(link.is_symlink());
         let link = dir
             .path()
             .join("etc/systemd/system/initrd-fs.target.requires/sysroot-etc.mount");

@@ -10,7 +10,7 @@ use std::process::Command;
 use super::{CONTAINER_SAYS, FAIL_MARKER, MARKER};
 
 /// The check unit's script: every fact the issue asks for, one marker line.
-pub(crate) fn check_script(usr_partuuid: &str, key: &str) -> String {
+pub(crate) fn check_script(key: &str) -> String {
     format!(
         r#"fail() {{ echo "{FAIL_MARKER}: $*"; systemctl --failed --no-legend --plain; exit 1; }}
 state=$(systemctl is-system-running --wait)
@@ -26,15 +26,26 @@ usrfs=$2
 case ",$3," in *,ro,*) ;; *) fail "/usr options $3" ;; esac
 st=$(dmsetup status usr)
 case "$st" in *" verity V"*) ;; *) fail "dm-verity status: $st" ;; esac
+# The PARTUUID GRUB read from the disk it booted (the test compares it
+# with that disk's table afterwards), and the disk that holds it.
+usrpart=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^systemd.verity_usr_data=PARTUUID=//p')
+diskid=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^craton.disk-id=//p')
 data=$(dmsetup table usr | awk '{{print $5}}')
-want=$(lsblk -ndo MAJ:MIN /dev/disk/by-partuuid/{usr_partuuid} | tr -d ' ')
-[ -n "$want" ] && [ "$data" = "$want" ] || fail "verity data device $data, USR-A (PARTUUID {usr_partuuid}) is $want"
+want=$(lsblk -ndo MAJ:MIN /dev/disk/by-partuuid/$usrpart | tr -d ' ')
+[ -n "$want" ] && [ "$data" = "$want" ] || fail "verity data device $data, USR-A (PARTUUID $usrpart) is $want"
+usrdisk=$(lsblk -ndo PKNAME /dev/disk/by-partuuid/$usrpart)
+# The firmware booted the image (QEMU serial craton-image), not a further
+# disk attached ahead of it.
+serial=$(lsblk -ndo SERIAL /dev/$usrdisk)
+[ "$serial" = craton-image ] || fail "/usr is on $usrdisk, serial '$serial'"
 touch /usr/craton-write-test 2>/dev/null && fail "/usr is writable"
 set -- $(findmnt -no SOURCE,FSTYPE,OPTIONS /)
 rootdev=$1
 [ "$2" = ext4 ] || fail "/ is $2"
 case ",$3," in *,rw,*) ;; *) fail "/ options $3" ;; esac
 [ "$(lsblk -ndo PARTLABEL "$rootdev")" = ROOT ] || fail "/ is $rootdev, not ROOT"
+[ "$(lsblk -ndo PKNAME "$rootdev")" = "$usrdisk" ] || fail "/ is $rootdev, not on $usrdisk"
+rootpart=$(lsblk -ndo PARTUUID "$rootdev")
 touch /var/craton-write-test || fail "/ is not writable"
 part=$(lsblk -bndo SIZE "$rootdev")
 fsbytes=$(df -B1 --output=size / | tail -n 1 | tr -d ' ')
@@ -50,17 +61,16 @@ mg=$(systemctl show -p ActiveState --value craton-mark-good.service)/$(systemctl
 # (partx), not through udev's links.
 esp=$(journalctl -b -u craton-mark-good.service -o cat | sed -n 's/^mark-good: the ESP is //p' | tail -n 1)
 case $esp in /dev/disk/* | '') fail "mark-good used the ESP '$esp'" ;; esac
-usrdisk=$(lsblk -ndo PKNAME /dev/disk/by-partuuid/{usr_partuuid})
 [ "$(lsblk -ndo PKNAME,PARTLABEL "$esp" | tr -s ' ')" = "$usrdisk EFI-SYSTEM" ] || fail "mark-good's ESP $esp: $(lsblk -ndo PKNAME,PARTLABEL "$esp")"
 # networkd ran, and the kernel did not load cfg80211 for it (no Wi-Fi here;
 # profiles/base.toml blacklists the module's own aliases).
 systemctl is-active --quiet systemd-networkd.service || fail "systemd-networkd.service is not active"
 if grep -q '^cfg80211 ' /proc/modules; then fail "cfg80211 is loaded on a machine without Wi-Fi"; fi
 mkdir -p /run/esp-check
-mount -o ro /dev/disk/by-partlabel/EFI-SYSTEM /run/esp-check || fail "mounting the ESP"
-env=$(grep -E '^(ORDER|A_OK|A_TRY|B_OK|B_TRY)=' /run/esp-check/grub/grubenv | tr '\n' ',')
+mount -o ro "$esp" /run/esp-check || fail "mounting the ESP $esp"
+env=$(grep -E '^(ORDER|A_OK|A_TRY|B_OK|B_TRY|DISK_ID)=' /run/esp-check/grub/grubenv | tr '\n' ',')
 umount /run/esp-check
-case ",$env" in *,A_OK=1,A_TRY=0,*) ;; *) fail "grubenv $env" ;; esac
+case ",$env" in *,A_OK=1,A_TRY=0,*DISK_ID=machine,*) ;; *) fail "grubenv $env" ;; esac
 grep -qxF "{key}" /root/.ssh/authorized_keys || fail "root's authorized_keys lacks the --ssh-key key"
 # sshd is socket-activated: at boot only ssh.socket listens and sshd has
 # not run; the first connection (ssh-keyscan here) starts ssh.service,
@@ -159,7 +169,7 @@ ctr=$(docker run --rm craton-busybox:test busybox sh -c 'busybox cat /sys/class/
 ctrmtu=$(echo "$ctr" | head -n 1)
 ctraddr=$(echo "$ctr" | awk '$1 == "inet" {{print $2}}')
 docker=ran
-echo "{MARKER} uptime=running:$t_running,docker:$t_docker,containers:$t_containers,done:$(up) docker=$docker docker_at_boot=$atboot ssh_at_boot=$sshatboot flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:{usr_partuuid} root=$rootdev root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
+echo "{MARKER} uptime=running:$t_running,docker:$t_docker,containers:$t_containers,done:$(up) docker=$docker docker_at_boot=$atboot ssh_at_boot=$sshatboot flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:$usrpart disk_id=$diskid root=$rootdev root_partuuid=$rootpart root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
 # A boot that a test logs in to over ssh stays up until it is done.
 if [ -e /run/credentials/@system/{WAIT_SSH_CREDENTIAL} ]; then
     for i in $(seq 600); do [ -e /run/craton-ssh-done ] && break; sleep 1; done

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use craton::initrd::identity::REBOOT_LINE;
+
 use super::check::{check_script, credential_files};
 use super::*;
 
@@ -160,6 +162,10 @@ pub(crate) struct Booted {
     pub(crate) serial: String,
     pub(crate) line: String,
     pub(crate) identity: (String, String),
+    /// The disk's identifiers after the boot.
+    pub(crate) ids: GptIds,
+    /// How often the initrd rebooted after giving the disk its identifiers.
+    pub(crate) identity_reboots: usize,
 }
 
 impl Booted {
@@ -242,7 +248,29 @@ pub(crate) fn verify_boot(
         "{line}"
     );
     assert_eq!(value(&line, "slot="), "a");
-    assert!(value(&line, "usr=").ends_with(&format!(":verified:{}", b.usr_a_partuuid)));
+    // The disk has identifiers of its own, not the image's, and GRUB
+    // passed them: /usr on its USR-A, / on its ROOT.
+    let ids = gpt_ids(disk);
+    let image = gpt_ids(&b.image);
+    assert_eq!(
+        image.parts[2], b.usr_a_partuuid,
+        "craton build's USR-A line"
+    );
+    assert_ne!(ids.disk, image.disk, "the disk kept the image's GUID");
+    for (n, (mine, theirs)) in ids.parts.iter().zip(&image.parts).enumerate() {
+        assert_ne!(
+            mine,
+            theirs,
+            "partition {} kept the image's PARTUUID",
+            n + 1
+        );
+    }
+    assert!(
+        value(&line, "usr=").ends_with(&format!(":verified:{}", ids.parts[2])),
+        "{line} {ids:?}"
+    );
+    assert_eq!(value(&line, "root_partuuid="), ids.parts[5], "{line}");
+    assert_eq!(value(&line, "disk_id="), "machine", "{line}");
     let part: u64 = value(&line, "root_part_bytes=").parse().unwrap();
     let fs_bytes: u64 = value(&line, "root_fs_bytes=").parse().unwrap();
     let built = ROOT_MIB << 20;
@@ -260,14 +288,18 @@ pub(crate) fn verify_boot(
     assert_eq!(get("A_OK"), Some("1"), "{env:?}");
     assert_eq!(get("A_TRY"), Some("0"), "{env:?}");
     assert_eq!(get("B_OK"), Some("0"), "{env:?}");
+    assert_eq!(get("DISK_ID"), Some("machine"), "{env:?}");
     let identity = (
         value(&line, "hostkey=").to_owned(),
         value(&line, "machineid=").to_owned(),
     );
+    let identity_reboots = serial.matches(REBOOT_LINE).count();
     Booted {
         serial,
         line,
         identity,
+        ids,
+        identity_reboots,
     }
 }
 
@@ -285,12 +317,7 @@ pub(crate) fn boot_inputs(
     copy_sparse(&b.image, &disk);
     grow(&disk);
     let dir = tempfile::tempdir().unwrap();
-    let mut creds = credential_files(
-        dir.path(),
-        &check_script(&b.usr_a_partuuid, key),
-        key,
-        extra,
-    );
+    let mut creds = credential_files(dir.path(), &check_script(key), key, extra);
     creds.push("--data-disk".into());
     creds.push(busybox_tar(b).display().to_string());
     (disk, dir, creds)

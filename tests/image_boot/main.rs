@@ -6,7 +6,10 @@
 //! and this file boots it with `craton qemu` under TCG, each boot with a
 //! busybox-static tar as a second disk:
 //!
-//! 1. SeaBIOS, on a copy of the image grown by 1 GiB: a check unit passed
+//! 1. SeaBIOS, on a copy of the image grown by 1 GiB: the initrd gives the
+//!    new disk a disk GUID and PARTUUIDs of its own and reboots once, GRUB
+//!    passes the new ones (checked against the disk's table afterwards);
+//!    a check unit passed
 //!    as a systemd credential verifies from inside that /usr is the
 //!    dm-verity device (status V) on USR-A's PARTUUID, read-only; / is
 //!    ext4 on ROOT, writable and grown; craton.slot=a; the system is
@@ -18,13 +21,16 @@
 //!    bridge since flannel is not configured (flanneld skipped). It prints
 //!    one marker line.
 //! 2. OVMF with Secure Boot enforced (Debian's signed shim, GRUB and
-//!    kernel), the same disk booted again: the same checks and the same
-//!    identity.
+//!    kernel), the same disk booted again: no reboot, the same checks, the
+//!    same identity and disk identifiers.
 //! 3. A second copy under OVMF without Secure Boot, flannel configured
 //!    (/run/flannel/options.env by the tmpfiles.extra credential): the same
 //!    checks, docker's bridge and containers on the stand-in flanneld's
 //!    lease; then `ssh -p PORT root@127.0.0.1 docker run` with a key made
-//!    by the test, and another identity.
+//!    by the test, and another identity. A pristine twin copy is attached
+//!    ahead of it on the bus (the booted disk is /dev/vdb): /usr, ROOT and
+//!    mark-good's ESP are on the booted disk (QEMU serial craton-image),
+//!    and the twin comes out as the image followed by zeros.
 //! 4. A copy with one byte of USR-A's filesystem flipped: the boot stops
 //!    at /usr in seconds (dm-verity reports the corrupt block, the
 //!    veritysetup unit and the /usr mount fail, the check never runs).
@@ -164,6 +170,58 @@ fn partition(image: &Path, n: u32) -> (u64, u64) {
     (first * 512, (last - first + 1) * 512)
 }
 
+/// The disk GUID and the PARTUUIDs of partitions 1 to 6 (lower case),
+/// from sgdisk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GptIds {
+    disk: String,
+    parts: Vec<String>,
+}
+
+fn gpt_ids(image: &Path) -> GptIds {
+    let run = |arg: String| {
+        let out = Command::new("sgdisk").arg(arg).arg(image).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let find = |text: &str, key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_lowercase())
+            .unwrap_or_else(|| panic!("no {key} in\n{text}"))
+    };
+    GptIds {
+        disk: find(&run("-p".into()), "Disk identifier (GUID): "),
+        parts: (1..=6)
+            .map(|n| find(&run(format!("-i{n}")), "Partition unique GUID: "))
+            .collect(),
+    }
+}
+
+/// Whether `disk` holds exactly the bytes of `image` followed by zeros (a
+/// grown copy nothing has written).
+fn untouched_copy(image: &Path, disk: &Path) -> bool {
+    let (a, b) = (
+        fs::File::open(image).unwrap(),
+        fs::File::open(disk).unwrap(),
+    );
+    let len = a.metadata().unwrap().len();
+    let total = b.metadata().unwrap().len();
+    let (mut x, mut y) = (vec![0u8; 4 << 20], vec![0u8; 4 << 20]);
+    let mut done = 0;
+    while done < total {
+        let n = x.len().min((total - done) as usize);
+        b.read_exact_at(&mut y[..n], done).unwrap();
+        let m = n.min(len.saturating_sub(done) as usize);
+        a.read_exact_at(&mut x[..m], done).unwrap();
+        x[m..n].fill(0);
+        if x[..n] != y[..n] {
+            return false;
+        }
+        done += n as u64;
+    }
+    true
+}
+
 /// Copies `len` bytes at `offset` of `image` into a file of its own.
 fn extract(image: &Path, offset: u64, len: u64, out: &Path) {
     let src = fs::File::open(image).unwrap();
@@ -295,6 +353,11 @@ fn image_boots_with_seabios_and_ovmf() {
     for booted in [&first, &sb] {
         booted.assert_network(false);
     }
+    // The disk's first boot gave it identifiers of its own and rebooted
+    // once; the next boot kept them.
+    assert_eq!(first.identity_reboots, 1, "{}", tail(&first.serial));
+    assert_eq!(sb.identity_reboots, 0, "{}", tail(&sb.serial));
+    assert_eq!(first.ids, sb.ids);
     // The machine made its SSH host keys and machine-id on its first boot
     // and kept them (on ROOT) through the reboot, from BIOS to UEFI.
     assert_eq!(first.identity, sb.identity);
@@ -323,7 +386,15 @@ fn image_boots_with_seabios_and_ovmf() {
     let public = fs::read_to_string(private.with_extension("pub")).unwrap();
     let flannel = flannel_options_credential();
     let extra: [(&str, &[u8]); 2] = [("tmpfiles.extra", &flannel), (WAIT_SSH_CREDENTIAL, b"1")];
-    let (other, _other_dir, other_creds) = boot_inputs(b, "other.raw", public.trim(), &extra);
+    let (other, _other_dir, mut other_creds) = boot_inputs(b, "other.raw", public.trim(), &extra);
+    // A third, untouched copy rides along ahead of it on the bus (so the
+    // booted disk is /dev/vdb): on this first boot both disks carry the
+    // image's identifiers, and only GRUB's claim tells the initrd which
+    // one to give its own. The twin must come out bit for bit as it went in.
+    let twin = b.dir.join("twin.raw");
+    copy_sparse(&b.image, &twin);
+    grow(&twin);
+    other_creds.extend(["--disk".to_owned(), twin.display().to_string()]);
     let port = free_port();
     let (second, (ran, scanned)) = ssh_boot(b, &other, &other_creds, (&private, port), || {
         let ran = ssh(
@@ -364,6 +435,15 @@ fn image_boots_with_seabios_and_ovmf() {
     eprintln!(
         "identities: first copy {:?}, second copy {:?}",
         first.identity, second.identity
+    );
+    assert_eq!(second.identity_reboots, 1, "{}", tail(&second.serial));
+    assert_ne!(
+        first.ids.disk, second.ids.disk,
+        "two machines, one disk GUID"
+    );
+    assert!(
+        untouched_copy(&b.image, &twin),
+        "the twin disk attached beside the booted one was written"
     );
     assert_ne!(first.identity.0, second.identity.0, "the same SSH host key");
     assert_ne!(first.identity.1, second.identity.1, "the same machine-id");
