@@ -136,6 +136,14 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
     // Marked tried before the kernel runs: a kernel that hangs or panics
     // leaves TRY=1 and the next boot takes the other slot.
     let _ = writeln!(s, "save_env -f {GRUBENV_PATH} A_TRY B_TRY {DISK_ID}");
+    // Only the two values the initrd knows reach the kernel, never the
+    // block's text: the block is writable, the command line must not be.
+    let _ = writeln!(
+        s,
+        "set craton_disk_id={machine}\nif [ \"${DISK_ID}\" = {claimed} ]; then\n  set craton_disk_id={claimed}\nfi",
+        machine = DiskId::Machine.name(),
+        claimed = DiskId::Claimed.name()
+    );
     // The disk GRUB was loaded from: `$root` is its ESP ("hd0,gpt1").
     s.push_str("regexp --set=1:craton_disk '^([^,]*),' \"$root\"\n");
     let _ = writeln!(
@@ -201,7 +209,7 @@ fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
         "systemd.verity_usr_options=hash-offset=${craton_hash_offset}".to_owned(),
         "root=PARTUUID=${craton_root_partuuid}".to_owned(),
         "rw".to_owned(),
-        format!("{DISK_ID_ARG}=${{{DISK_ID}}}"),
+        format!("{DISK_ID_ARG}=${{craton_disk_id}}"),
     ];
     if let Some(c) = &cfg.console {
         args.push(shell_quote(&format!("console={c}")));

@@ -97,7 +97,7 @@ fn grub_cfg_has_both_slots_and_the_command_line() {
             "usrhash=${craton_usrhash}",
             "systemd.verity_usr_data=PARTUUID=${craton_usr_partuuid}",
             "systemd.verity_usr_options=hash-offset=${craton_hash_offset}",
-            "root=PARTUUID=${craton_root_partuuid} rw craton.disk-id=${DISK_ID} console=ttyS0,115200n8",
+            "root=PARTUUID=${craton_root_partuuid} rw craton.disk-id=${craton_disk_id} console=ttyS0,115200n8",
             &format!("craton.slot={dir} quiet 'x=it'\\''s'"),
         ] {
             assert!(linux.contains(want), "{want} not in {linux}");

@@ -377,7 +377,7 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
 }
 
 /// QEMU's -drive takes `,` as a separator (doubled to escape it).
-pub(crate) fn qemu_path(p: &Path) -> Result<String> {
+fn qemu_path(p: &Path) -> Result<String> {
     let s = p
         .to_str()
         .with_context(|| format!("path {} is not UTF-8", p.display()))?;

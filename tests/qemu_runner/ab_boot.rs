@@ -376,6 +376,8 @@ fn grub_selects_slots_by_order_ok_and_try() {
         ("A_TRY", "0"),
         ("B_OK", "1"),
         ("B_TRY", "0"),
+        // A tampered value does not reach the command line.
+        ("DISK_ID", "machine init=/bin/sh"),
     ]
     .iter()
     .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -389,8 +391,9 @@ fn grub_selects_slots_by_order_ok_and_try() {
     let (line, _, t) = boot(&disk);
     eprintln!("boot 4 (A_OK=0 -> B): {t:?}");
     assert_booted(&line, Slot::B);
-    // A block without DISK_ID is taken for a disk with its own identifiers.
+    // Only the values the initrd knows reach the kernel.
     assert!(line.contains(" craton.disk-id=machine "), "{line}");
+    assert!(!line.contains("init=/bin/sh"), "{line}");
     let env = read_env(&tools, &disk);
     assert_eq!(
         (get(&env, "A_OK"), get(&env, "B_TRY")),
