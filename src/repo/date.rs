@@ -78,6 +78,41 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian date of a day count since 1970-01-01 (the
+/// inverse of [`days_from_civil`], from the same public-domain algorithms).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (
+        if m <= 2 {
+            era * 400 + yoe + 1
+        } else {
+            era * 400 + yoe
+        },
+        m,
+        d,
+    )
+}
+
+/// Unix seconds as RFC 3339 UTC, e.g. `2025-11-28T00:00:00Z`.
+pub fn rfc3339(secs: u64) -> String {
+    let secs = i64::try_from(secs).unwrap_or(i64::MAX / 2);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// The current time in Unix seconds.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -89,6 +124,29 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_with_the_parser() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_252_544), "2026-11-21T09:15:44Z");
+        // Leap days and the turn of a century.
+        for s in [
+            "29 Feb 2024 23:59:59 UTC",
+            "01 Mar 2100 00:00:00 UTC",
+            "31 Dec 1999 12:00:00 UTC",
+        ] {
+            let secs = parse_rfc2822(s).unwrap() as u64;
+            let back = rfc3339(secs);
+            let again = format!(
+                "{} {} {} {} UTC",
+                &back[8..10],
+                MONTHS[back[5..7].parse::<usize>().unwrap() - 1],
+                &back[..4],
+                &back[11..19]
+            );
+            assert_eq!(parse_rfc2822(&again).unwrap() as u64, secs, "{s} -> {back}");
+        }
+    }
 
     #[test]
     fn parses_archive_dates() {

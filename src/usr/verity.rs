@@ -6,8 +6,8 @@
 //! hash blocks and a given 32-byte salt. The tree is stored root-most level
 //! first, as the kernel reads it (Documentation/admin-guide/device-mapper/
 //! verity.rst, "On-disk format": "a depth at a time (starting from the
-//! root)"). It does not open, verify or sign anything: veritysetup and
-//! systemd-veritysetup do the checking, the sign stage the signing.
+//! root)"). [`check`] reads such a tree back and recomputes it, for `craton
+//! verify`; the kernel and systemd-veritysetup check it at boot.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -136,7 +136,12 @@ pub fn tree(salt: &[u8], mut digests: Vec<[u8; DIGEST_SIZE]>) -> (Vec<Vec<u8>>, 
 /// The salted digests of the data blocks in `0..data_size`, hashed on as
 /// many threads as there are CPUs (the data blocks are nearly all the work:
 /// the levels above are 1/128 of it), each over its own range of whole chunks.
-fn hash_data(file: &File, data_size: u64, salt: &[u8]) -> Result<Vec<[u8; DIGEST_SIZE]>> {
+fn hash_data(
+    file: &File,
+    base: u64,
+    data_size: u64,
+    salt: &[u8],
+) -> Result<Vec<[u8; DIGEST_SIZE]>> {
     let chunks = data_size.div_ceil(READ_CHUNK as u64);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -148,8 +153,8 @@ fn hash_data(file: &File, data_size: u64, salt: &[u8]) -> Result<Vec<[u8; DIGEST
         let mut pos = start;
         while pos < end {
             let n = READ_CHUNK.min((end - pos) as usize);
-            file.read_exact_at(&mut buf[..n], pos)
-                .with_context(|| format!("reading verity data block at {pos}"))?;
+            file.read_exact_at(&mut buf[..n], base + pos)
+                .with_context(|| format!("reading verity data block at {}", base + pos))?;
             digests.extend(
                 buf[..n]
                     .chunks(BLOCK_SIZE as usize)
@@ -198,7 +203,7 @@ pub fn append(
         );
     }
     let data_blocks = data_size / BLOCK_SIZE;
-    let digests = hash_data(file, data_size, salt)?;
+    let digests = hash_data(file, 0, data_size, salt)?;
     let (levels, root_hash) = tree(salt, digests);
 
     let mut head = vec![0u8; BLOCK_SIZE as usize];
@@ -223,6 +228,67 @@ pub fn append(
         hash_offset,
         hash_size,
         uuid: *uuid,
+    })
+}
+
+/// What [`check`] found in a tree read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The root hash recomputed from the data blocks.
+    pub root_hash: [u8; DIGEST_SIZE],
+    pub data_blocks: u64,
+    /// Whether the stored tree is the recomputed one, byte for byte.
+    pub tree_matches: bool,
+}
+
+/// Reads the superblock at `base + hash_offset` of `file` (a /usr image at
+/// byte `base`, e.g. its partition in a disk image), recomputes the tree of
+/// the data blocks it names and compares it with the stored tree. An error
+/// is a superblock craton does not write (other algorithm, block size,
+/// salt size or format) or a read error.
+pub fn check(file: &File, base: u64, hash_offset: u64) -> Result<Checked> {
+    let mut sb = [0u8; SB_SIZE];
+    file.read_exact_at(&mut sb, base + hash_offset)
+        .context("reading the verity superblock")?;
+    let u32_at = |i: usize| u32::from_le_bytes(sb[i..i + 4].try_into().unwrap_or_default());
+    let want = superblock(0, &[0; SALT_SIZE], &[0; 16]);
+    if sb[..8] != *SB_SIGNATURE {
+        bail!("no verity superblock at offset {hash_offset}");
+    }
+    // Version, hash type, algorithm and block sizes as craton writes them.
+    if sb[8..16] != want[8..16] || sb[32..64] != want[32..64] || sb[64..72] != want[64..72] {
+        bail!(
+            "verity superblock at offset {hash_offset}: version {}, hash type {}, block sizes {}/{}: not the sha256, 4096-byte format 1 craton writes",
+            u32_at(8),
+            u32_at(12),
+            u32_at(64),
+            u32_at(68)
+        );
+    }
+    let data_blocks = u64::from_le_bytes(sb[72..80].try_into().unwrap_or_default());
+    let salt_size = u16::from_le_bytes([sb[80], sb[81]]) as usize;
+    if salt_size != SALT_SIZE {
+        bail!("verity salt of {salt_size} bytes, not {SALT_SIZE}");
+    }
+    let data_size = data_blocks
+        .checked_mul(BLOCK_SIZE)
+        .filter(|&d| d > 0 && d <= hash_offset)
+        .with_context(|| format!("verity superblock names {data_blocks} data blocks"))?;
+    let salt = &sb[88..88 + SALT_SIZE];
+    let (levels, root_hash) = tree(salt, hash_data(file, base, data_size, salt)?);
+    let mut pos = base + hash_offset + BLOCK_SIZE;
+    let mut tree_matches = true;
+    for level in levels.iter().rev() {
+        let mut stored = vec![0u8; level.len()];
+        file.read_exact_at(&mut stored, pos)
+            .context("reading the verity hash tree")?;
+        tree_matches &= stored == *level;
+        pos += level.len() as u64;
+    }
+    Ok(Checked {
+        root_hash,
+        data_blocks,
+        tree_matches,
     })
 }
 
@@ -290,5 +356,49 @@ mod tests {
         assert!(append(&mut f, 8192, 4096, &s, &[0; 16]).is_err());
         assert!(append(&mut f, 4096, 4097, &s, &[0; 16]).is_err());
         assert!(append(&mut f, 8192, 8192, &s, &[0; 16]).is_ok());
+    }
+
+    /// `check` recomputes what `append` wrote, at an offset inside a
+    /// larger file (a partition in a disk), and sees a changed data block
+    /// (another root) and a changed tree block (tree_matches false).
+    #[test]
+    fn check_reads_back_what_append_wrote() {
+        let base = 3 * BLOCK_SIZE;
+        let data: Vec<u8> = (0..300 * BLOCK_SIZE).map(|i| (i * 7 % 251) as u8).collect();
+        let mut usr = tempfile::tempfile().unwrap();
+        usr.write_all_at(&data, 0).unwrap();
+        let info = append(
+            &mut usr,
+            data.len() as u64,
+            data.len() as u64,
+            &[9; SALT_SIZE],
+            &[1; 16],
+        )
+        .unwrap();
+        let len = usr.metadata().unwrap().len();
+        let mut image = vec![0u8; len as usize];
+        usr.read_exact_at(&mut image, 0).unwrap();
+        let disk = tempfile::tempfile().unwrap();
+        disk.write_all_at(&image, base).unwrap();
+        let ok = check(&disk, base, info.hash_offset).unwrap();
+        assert_eq!(
+            (ok.root_hash, ok.data_blocks, ok.tree_matches),
+            (info.root_hash, 300, true)
+        );
+        // A tree block changed: same root from the data, tree differs.
+        let tree_byte = base + info.hash_offset + BLOCK_SIZE + 5;
+        disk.write_all_at(&[0xAA], tree_byte).unwrap();
+        let bad = check(&disk, base, info.hash_offset).unwrap();
+        assert_eq!((bad.root_hash, bad.tree_matches), (info.root_hash, false));
+        // A data block changed: another root.
+        disk.write_all_at(&image[tree_byte as usize - base as usize..][..1], tree_byte)
+            .unwrap();
+        disk.write_all_at(&[data[100] ^ 1], base + 100).unwrap();
+        assert_ne!(
+            check(&disk, base, info.hash_offset).unwrap().root_hash,
+            info.root_hash
+        );
+        // No superblock there.
+        assert!(check(&disk, base, 0).is_err());
     }
 }
