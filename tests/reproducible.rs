@@ -239,10 +239,18 @@ fn same_image_from_two_empty_caches_and_after_kills() {
         dc, da,
         "the build after the kills differs from an uninterrupted one"
     );
-    // Nothing of the killed runs is left beside the image.
-    let left: Vec<String> = std::fs::read_dir(&out)
+    // Nothing of the killed runs is left beside the image and its manifest.
+    let mut left: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left, ["container-host-test.raw"]);
+    left.sort();
+    assert_eq!(left, ["container-host-test.raw", "manifest.json"]);
+    // The manifest is as reproducible as the image: the same bytes.
+    let manifest =
+        |image: &std::path::Path| std::fs::read(image.with_file_name("manifest.json")).unwrap();
+    assert!(
+        manifest(&a) == manifest(&c),
+        "two builds of one lock wrote different manifests"
+    );
 }

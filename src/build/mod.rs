@@ -11,6 +11,8 @@
 mod output;
 mod steps;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 
 pub use output::BuildOutput;
@@ -18,8 +20,9 @@ pub use steps::{StepTime, Steps};
 
 use crate::context::{Build, Context, Options, Target};
 use crate::error::bad_input;
+use crate::sign::{self, PrivateKey};
 use crate::tools::ToolsTree;
-use crate::{boot, disk, fetch, initrd, resolve, rootfs, usr};
+use crate::{boot, disk, fetch, initrd, manifest, resolve, rootfs, usr};
 
 /// The environment variable that fixes every timestamp (reproducible-builds.org).
 pub const EPOCH_ENV: &str = "SOURCE_DATE_EPOCH";
@@ -29,10 +32,15 @@ pub const EPOCH_ENV: &str = "SOURCE_DATE_EPOCH";
 pub struct BuildRequest {
     pub options: Options,
     pub target: Target,
+    /// The private key that signs the manifest (`--key`); its public key
+    /// goes into the image for the on-host updater.
+    pub key: Option<PathBuf>,
 }
 
 /// Runs every stage and writes the image.
 pub fn build(req: &BuildRequest) -> Result<BuildOutput> {
+    // A bad key is bad input before anything is fetched or built.
+    let key = req.key.as_deref().map(PrivateKey::read).transpose()?;
     let mut steps = Steps::new();
     let ctx = steps.run("profile", || Context::new(&req.options))?;
     let lock = steps.run("resolve", || resolve::run(&ctx))?;
@@ -41,11 +49,15 @@ pub fn build(req: &BuildRequest) -> Result<BuildOutput> {
     let b = Build::new(ctx, lock, &req.target)?;
     steps.run("tools", || b.ensure_tools())?;
     let tree = steps.run("rootfs", || rootfs::run(&b))?;
+    steps.run("keys", || sign::install_public_key(&tree, key.as_ref()))?;
     let usr = steps.run("usr", || usr::run(&b, &tree))?;
     let initrd = steps.run("initrd", || initrd::run(&b, &tree))?;
     let esp = steps.run("boot", || boot::run(&b, &usr, &initrd))?;
     let disk = steps.run("disk", || disk::run(&b, &tree, &usr, &esp))?;
-    BuildOutput::new(&b, &tree, &usr, &initrd, &disk, steps.finish())
+    let manifest = steps.run("manifest", || {
+        manifest::run(&b, &usr, &initrd, &disk, key.as_ref())
+    })?;
+    BuildOutput::new(&b, &tree, &usr, &initrd, &disk, manifest, steps.finish())
 }
 
 /// The tools tree of a profile on its own: resolve (if needed), fetch and

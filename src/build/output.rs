@@ -39,6 +39,8 @@ pub struct BuildOutput {
     /// PARTUUID of every partition, by GPT label.
     pub partuuids: BTreeMap<String, String>,
     pub base_reused: bool,
+    /// manifest.json beside the image (signed when manifest.json.sig is).
+    pub manifest: PathBuf,
     /// Seconds per stage, in order.
     pub stages: Vec<StepTime>,
 }
@@ -50,6 +52,7 @@ impl BuildOutput {
         usr: &UsrImage,
         initrd: &InitrdInfo,
         disk: &DiskInfo,
+        manifest: PathBuf,
         stages: Vec<StepTime>,
     ) -> Result<Self> {
         let meta = std::fs::metadata(&disk.path)
@@ -74,6 +77,7 @@ impl BuildOutput {
                 .map(|p| (p.label.clone(), p.part_guid.to_string()))
                 .collect(),
             base_reused: tree.base_reused,
+            manifest,
             stages,
         })
     }

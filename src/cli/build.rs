@@ -25,6 +25,11 @@ pub struct Args {
     /// Print what was built as one JSON object on stdout (docs/cli.md).
     #[arg(long)]
     pub json: bool,
+    /// Sign manifest.json with this Ed25519 private key (PKCS#8 PEM, mode
+    /// 600, as `craton keygen` writes it): DIR/manifest.json.sig; the
+    /// image gets the public key in /usr/share/craton/keys/.
+    #[arg(long, value_name = "PEM")]
+    pub key: Option<PathBuf>,
     #[command(flatten)]
     pub fetch: FetchArgs,
 }
@@ -39,6 +44,7 @@ pub fn run(args: Args) -> Result<()> {
             out_dir: args.out,
             epoch,
         },
+        key: args.key,
     };
     let out = build::build(&req)?;
     if args.json {
@@ -66,5 +72,6 @@ pub fn run(args: Args) -> Result<()> {
     println!("USR-A:      PARTUUID={}", out.usr_a_partuuid());
     println!("kernel:     {}", out.kernel_version);
     println!("initrd:     {} bytes", out.initrd_size);
+    println!("manifest:   {}", out.manifest.display());
     Ok(())
 }

@@ -12,10 +12,12 @@ mod build;
 mod cache;
 mod completions;
 mod fetch;
+mod keygen;
 mod lock;
 mod man;
 mod qemu;
 pub mod rootfs;
+mod verify;
 
 /// craton: build immutable, A/B-partitioned container-host OS images.
 #[derive(Debug, Parser)]
@@ -40,6 +42,10 @@ pub enum Command {
     Build(build::Args),
     /// Boot a disk image in QEMU.
     Qemu(qemu::Args),
+    /// Make an Ed25519 key pair for signing builds (`build --key`).
+    Keygen(keygen::Args),
+    /// Check a build's output folder against its signed manifest.
+    Verify(verify::Args),
     /// Show the cache, or remove what recent builds did not use.
     Cache(cache::Args),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
@@ -73,6 +79,8 @@ pub fn main() -> ExitCode {
         Command::Rootfs(a) => rootfs::run(a),
         Command::Build(a) => build::run(a),
         Command::Qemu(a) => qemu::run(a),
+        Command::Keygen(a) => keygen::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Cache(a) => cache::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),

@@ -42,6 +42,7 @@
 mod check;
 mod guest;
 mod offline;
+mod signing;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -83,6 +84,10 @@ struct Built {
     hash_offset: u64,
     usr_a_partuuid: String,
     usr_total: u64,
+    /// The output folder (image, manifest.json, its signature).
+    out_dir: PathBuf,
+    /// The public half of the key the build was signed with.
+    public_key: PathBuf,
 }
 
 fn work_dir() -> PathBuf {
@@ -115,9 +120,19 @@ fn built() -> &'static Built {
         let dir = work_dir();
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        // A release engineer's signing key, made as they would make it.
+        let keys = dir.join("keys");
+        let made = Command::new(env!("CARGO_BIN_EXE_craton"))
+            .args(["keygen", "--out"])
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
         let out = Command::new(env!("CARGO_BIN_EXE_craton"))
             .args(["build", "tests/container-host-test.toml", "--lock"])
             .arg(dir.join("test.lock"))
+            .arg("--key")
+            .arg(keys.join("craton.key.pem"))
             .arg("--out")
             .arg(dir.join("out"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -141,6 +156,8 @@ fn built() -> &'static Built {
                 .trim_start_matches("PARTUUID=")
                 .to_owned(),
             usr_total,
+            out_dir: dir.join("out"),
+            public_key: keys.join("craton.pub.pem"),
             dir,
         }
     })

@@ -113,6 +113,14 @@ fn image_passes_offline_checks() {
             .run()
             .unwrap();
         assert!(files.join("share/factory/etc/ssh/sshd_config").is_file());
+        // The build's public signing key, for the on-host updater: exactly
+        // the public key, under its id.
+        let public = craton::sign::PublicKey::read(&b.public_key).unwrap();
+        let installed = files.join(format!("share/craton/keys/{}.pem", public.id().unwrap()));
+        assert_eq!(
+            fs::read_to_string(&installed).unwrap(),
+            fs::read_to_string(&b.public_key).unwrap()
+        );
         // profiles/base.toml narrows the kernel modules: the folders it
         // leaves out are gone, the rest is there for metal, and the cores
         // that kept drivers link against stay (the build checked every
@@ -243,7 +251,8 @@ fn usr_b_copy_fills_slot_b() {
     assert_eq!(
         stages,
         [
-            "profile", "resolve", "fetch", "tools", "rootfs", "usr", "initrd", "boot", "disk"
+            "profile", "resolve", "fetch", "tools", "rootfs", "keys", "usr", "initrd", "boot",
+            "disk", "manifest"
         ]
     );
     let total = facts["usr_total_size"].as_u64().unwrap();

@@ -1,0 +1,186 @@
+//! Issue #12's signed manifest, on the image main.rs builds (signed with a
+//! key from `craton keygen`): OpenSSL accepts manifest.json.sig over the
+//! exact bytes of manifest.json, the manifest's facts match the image
+//! (sha256sum, sgdisk, the build's own output), `craton verify` passes, and
+//! on a copy of the output folder it names each change: a flipped byte in
+//! USR-A, a changed PARTUUID, an edited manifest, another key.
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use super::*;
+
+fn verify(dir: &Path, key: &Path, json: bool) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_craton"));
+    cmd.arg("verify").arg(dir).arg("--pubkey").arg(key);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn signed_manifest_verifies_and_names_each_mismatch() {
+    let b = built();
+    let manifest = b.out_dir.join("manifest.json");
+    let sig = b.out_dir.join("manifest.json.sig");
+    let ok = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-inkey"])
+        .arg(&b.public_key)
+        .arg("-rawin")
+        .arg("-in")
+        .arg(&manifest)
+        .arg("-sigfile")
+        .arg(&sig)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "openssl: {ok:?}");
+
+    // The manifest's facts, checked with other tools.
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(m["schema"], 1);
+    assert_eq!(m["name"], "container-host-test");
+    assert_eq!(m["build_time"], "2025-11-28T00:00:00Z");
+    assert_eq!(m["source_date_epoch"], EPOCH.parse::<u64>().unwrap());
+    let out = &m["outputs"][0];
+    assert_eq!(out["file"].as_str(), b.image.file_name().unwrap().to_str());
+    let sum = Command::new("sha256sum").arg(&b.image).output().unwrap();
+    assert_eq!(
+        out["sha256"].as_str().unwrap(),
+        stdout(&sum).split_whitespace().next().unwrap()
+    );
+    let meta = fs::metadata(&b.image).unwrap();
+    assert_eq!(out["size"], meta.len());
+    // A release file: readable by all, like the manifest.
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    assert_eq!(m["usr"]["root_hash"].as_str(), Some(b.root_hash.as_str()));
+    assert_eq!(m["usr"]["hash_offset"], b.hash_offset);
+    let ids = gpt_ids(&b.image);
+    assert_eq!(m["disk"]["guid"].as_str(), Some(ids.disk.as_str()));
+    let parts = m["disk"]["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 6);
+    for (p, uuid) in parts.iter().zip(&ids.parts) {
+        assert_eq!(p["partuuid"].as_str(), Some(uuid.as_str()), "{p}");
+    }
+    assert_eq!(parts[2]["label"], "USR-A");
+
+    let good = verify(&b.out_dir, &b.public_key, false);
+    assert!(good.status.success(), "{}", stdout(&good));
+    assert!(
+        stdout(&good).contains("USR-A verity tree ("),
+        "{}",
+        stdout(&good)
+    );
+
+    // A copy of the folder to change (sparse: the image's holes stay holes).
+    let copy = b.dir.join("tampered");
+    let _ = fs::remove_dir_all(&copy);
+    fs::create_dir_all(&copy).unwrap();
+    for name in ["manifest.json", "manifest.json.sig"] {
+        fs::copy(b.out_dir.join(name), copy.join(name)).unwrap();
+    }
+    let image = copy.join(b.image.file_name().unwrap());
+    copy_sparse(&b.image, &image);
+    let mismatches = |key: &Path| -> (i32, Vec<String>) {
+        let o = verify(&copy, key, true);
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+        assert_eq!(v["ok"], o.status.success());
+        let list = v["mismatches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect();
+        (o.status.code().unwrap(), list)
+    };
+    let has = |list: &[String], want: &str| list.iter().any(|l| l.contains(want));
+
+    // One byte of USR-A's filesystem: the image, the partition, the
+    // verity root and the stored tree say so; nothing else does.
+    let (usr_a, _) = partition(&image, 3);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&image)
+        .unwrap();
+    let mut byte = [0u8];
+    f.read_exact_at(&mut byte, usr_a + (1 << 20)).unwrap();
+    f.write_all_at(&[byte[0] ^ 0x20], usr_a + (1 << 20))
+        .unwrap();
+    let (code, list) = mismatches(&b.public_key);
+    assert_eq!(code, 1, "{list:?}");
+    assert!(has(&list, "partition 3 (USR-A) sha256"), "{list:?}");
+    assert!(
+        has(&list, "USR-A's data gives verity root hash"),
+        "{list:?}"
+    );
+    assert!(has(&list, ": sha256 "), "{list:?}");
+    assert!(
+        has(&list, "stored verity tree is not the one its data gives"),
+        "{list:?}"
+    );
+    assert_eq!(list.len(), 4, "{list:?}");
+    f.write_all_at(&byte, usr_a + (1 << 20)).unwrap();
+    drop(f);
+
+    // Another PARTUUID for USR-B (sgdisk rewrites both tables).
+    let st = Command::new("sgdisk")
+        .args(["-u", "4:6e2a0f4b-1c3d-4e5f-8a9b-0c1d2e3f4a5b"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{st:?}");
+    let (code, list) = mismatches(&b.public_key);
+    assert_eq!(code, 1);
+    assert!(
+        has(&list, "partition 4: (label, type, PARTUUID"),
+        "{list:?}"
+    );
+    assert!(
+        has(&list, "6e2a0f4b-1c3d-4e5f-8a9b-0c1d2e3f4a5b"),
+        "{list:?}"
+    );
+    copy_sparse(&b.image, &image);
+    assert_eq!(mismatches(&b.public_key), (0, vec![]));
+
+    // The manifest edited, or signed by another key.
+    let text = fs::read_to_string(copy.join("manifest.json")).unwrap();
+    fs::write(
+        copy.join("manifest.json"),
+        text.replace("\"0.1.0\"", "\"0.1.1\""),
+    )
+    .unwrap();
+    let (code, list) = mismatches(&b.public_key);
+    assert_eq!(code, 1);
+    assert_eq!(
+        list,
+        ["manifest.json.sig: not a signature of manifest.json by the given key"]
+    );
+    fs::write(copy.join("manifest.json"), &text).unwrap();
+    let other = b.dir.join("other-key");
+    let made = Command::new(env!("CARGO_BIN_EXE_craton"))
+        .args(["keygen", "--out"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let (code, list) = mismatches(&other.join("craton.pub.pem"));
+    assert_eq!(code, 1);
+    assert!(has(&list, "not a signature"), "{list:?}");
+
+    // Bad input: a key that is not one, a folder that is not one.
+    let bad = verify(&copy, &copy.join("manifest.json"), false);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an Ed25519 public key"));
+    let bad = verify(&copy.join("nothing"), &b.public_key, false);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    fs::remove_dir_all(&copy).unwrap();
+}
