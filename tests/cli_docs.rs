@@ -19,6 +19,8 @@ const SUBCOMMANDS: &[&str] = &[
     "rootfs",
     "build",
     "qemu",
+    "keygen",
+    "verify",
     "cache",
     "completions",
     "man",
