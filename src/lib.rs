@@ -21,6 +21,7 @@ pub mod initrd;
 pub mod lock;
 pub mod manifest;
 pub mod partition;
+pub mod payload;
 pub mod process;
 pub mod profile;
 pub mod qemu;

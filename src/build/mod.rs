@@ -22,7 +22,7 @@ use crate::context::{Build, Context, Options, Target};
 use crate::error::bad_input;
 use crate::sign::{self, PrivateKey};
 use crate::tools::ToolsTree;
-use crate::{boot, disk, fetch, initrd, manifest, resolve, rootfs, usr};
+use crate::{boot, disk, fetch, initrd, manifest, payload, resolve, rootfs, usr};
 
 /// The environment variable that fixes every timestamp (reproducible-builds.org).
 pub const EPOCH_ENV: &str = "SOURCE_DATE_EPOCH";
@@ -54,8 +54,9 @@ pub fn build(req: &BuildRequest) -> Result<BuildOutput> {
     let initrd = steps.run("initrd", || initrd::run(&b, &tree))?;
     let esp = steps.run("boot", || boot::run(&b, &usr, &initrd))?;
     let disk = steps.run("disk", || disk::run(&b, &tree, &usr, &esp))?;
+    let payload = steps.run("payload", || payload::run(&b, &usr, &initrd))?;
     let manifest = steps.run("manifest", || {
-        manifest::run(&b, &usr, &initrd, &disk, key.as_ref())
+        manifest::run(&b, &usr, &initrd, &disk, &payload, key.as_ref())
     })?;
     BuildOutput::new(&b, &tree, &usr, &initrd, &disk, manifest, steps.finish())
 }

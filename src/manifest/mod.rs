@@ -2,7 +2,8 @@
 //! and its signature, manifest.json.sig (docs/signing.md describes every
 //! field and how to check it with openssl).
 //!
-//! The manifest names each output file with its sha256 and size, the disk's
+//! The manifest names each output file (the disk image, the update
+//! payload of `crate::payload`) with its sha256 and size, the disk's
 //! GUID and every partition (place, identifiers, sha256), the /usr image's
 //! verity root hash and offset, the lock's digest, the kernel, the build
 //! time (SOURCE_DATE_EPOCH) and craton's version. It is JSON with sorted
@@ -26,6 +27,7 @@ use crate::context::Build;
 use crate::disk::DiskInfo;
 use crate::files::write_atomic;
 use crate::initrd::InitrdInfo;
+use crate::payload::PayloadFile;
 use crate::sign::PrivateKey;
 use crate::usr::UsrImage;
 
@@ -64,7 +66,9 @@ pub struct Manifest {
 pub struct Output {
     /// The file's name in the output folder.
     pub file: String,
-    /// `disk-raw`: a raw disk image with the partitions of `disk`.
+    /// `disk-raw`: a raw disk image with the partitions of `disk`;
+    /// `usr-verity`: the /usr image of `usr` with its verity tree (the
+    /// update payload); `kernel` and `initrd`: what boots it.
     pub kind: String,
     pub size: u64,
     pub sha256: String,
@@ -116,6 +120,7 @@ pub fn run(
     usr: &UsrImage,
     initrd: &InitrdInfo,
     disk: &DiskInfo,
+    payload: &[PayloadFile],
     key: Option<&PrivateKey>,
 ) -> Result<PathBuf> {
     let (image_sha, parts_sha) = hash_disk(&disk.path, disk)?;
@@ -136,12 +141,24 @@ pub fn run(
         build_time: crate::repo::date::rfc3339(b.epoch),
         craton_version: env!("CARGO_PKG_VERSION").to_owned(),
         signing_key: key.map(|k| k.public().id()).transpose()?,
-        outputs: vec![Output {
+        outputs: std::iter::once(Ok(Output {
             file: file_name(&disk.path)?,
             kind: KIND_DISK_RAW.to_owned(),
             size: disk.size,
             sha256: image_sha,
-        }],
+        }))
+        .chain(payload.iter().map(|p| {
+            let (sha256, _) = hash_ranges(&p.path, &[])?;
+            Ok(Output {
+                file: file_name(&p.path)?,
+                kind: p.kind.to_owned(),
+                size: std::fs::metadata(&p.path)
+                    .with_context(|| format!("reading {}", p.path.display()))?
+                    .len(),
+                sha256,
+            })
+        }))
+        .collect::<Result<_>>()?,
         disk: Disk {
             guid: disk.disk_guid.to_string(),
             size: disk.size,

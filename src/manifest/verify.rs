@@ -2,8 +2,9 @@
 //! against its signed manifest and names every mismatch: the signature
 //! over manifest.json's exact bytes, each output's size and sha256, each
 //! raw image's partition table (disk GUID, every entry) and partitions'
-//! sha256, and USR-A's dm-verity tree, recomputed in Rust from the data
-//! blocks and compared with the manifest's root hash and the stored tree.
+//! sha256, and the dm-verity tree of USR-A and of the update payload's
+//! /usr image, recomputed in Rust from the data blocks and compared with
+//! the manifest's root hash and the stored tree.
 //!
 //! A mismatch is a finding, not an error: all are collected and the
 //! command exits 1 if there is any. Errors are for what keeps the check
@@ -19,6 +20,7 @@ use super::{KIND_DISK_RAW, MANIFEST_FILE, Manifest, Output, SIGNATURE_FILE, hash
 use crate::disk::SECTOR;
 use crate::partition::PartKind;
 use crate::partition::Slot;
+use crate::payload::KIND_USR;
 use crate::sign::PublicKey;
 use crate::usr::verity;
 
@@ -115,6 +117,9 @@ fn check_output(r: &mut Report, dir: &Path, m: &Manifest, out: &Output) -> Resul
     r.check(sha == out.sha256, format!("{name}: sha256 {sha}"), || {
         format!("{name}: sha256 {sha}, the manifest says {}", out.sha256)
     });
+    if out.kind == KIND_USR {
+        return check_verity(r, &path, 0, m, name);
+    }
     if !disk {
         return Ok(());
     }
@@ -216,30 +221,39 @@ fn check_usr_a(r: &mut Report, path: &Path, m: &Manifest) -> Result<()> {
             .push(format!("{name}: the manifest has no {label} partition"));
         return Ok(());
     };
+    check_verity(
+        r,
+        path,
+        part.first_lba * SECTOR,
+        m,
+        &format!("{name}: {label}"),
+    )
+}
+
+/// The verity tree of the /usr image at byte `base` of `path`, against
+/// the manifest's root hash; `what` names it in the report.
+fn check_verity(r: &mut Report, path: &Path, base: u64, m: &Manifest, what: &str) -> Result<()> {
     let file = File::open(path)?;
-    match verity::check(&file, part.first_lba * SECTOR, m.usr.hash_offset) {
+    match verity::check(&file, base, m.usr.hash_offset) {
         Ok(c) => {
             let root = hex::encode(c.root_hash);
             r.check(
                 root == m.usr.root_hash,
-                format!("{name}: {label} verity root hash {root}"),
+                format!("{what} verity root hash {root}"),
                 || {
                     format!(
-                        "{name}: {label}'s data gives verity root hash {root}, the manifest says {}",
+                        "{what}'s data gives verity root hash {root}, the manifest says {}",
                         m.usr.root_hash
                     )
                 },
             );
             r.check(
                 c.tree_matches,
-                format!(
-                    "{name}: {label} verity tree ({} data blocks)",
-                    c.data_blocks
-                ),
-                || format!("{name}: {label}'s stored verity tree is not the one its data gives"),
+                format!("{what} verity tree ({} data blocks)", c.data_blocks),
+                || format!("{what}'s stored verity tree is not the one its data gives"),
             );
         }
-        Err(e) => r.mismatches.push(format!("{name}: {label}: {e:#}")),
+        Err(e) => r.mismatches.push(format!("{what}: {e:#}")),
     }
     Ok(())
 }

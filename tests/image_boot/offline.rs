@@ -252,7 +252,7 @@ fn usr_b_copy_fills_slot_b() {
         stages,
         [
             "profile", "resolve", "fetch", "tools", "rootfs", "keys", "usr", "initrd", "boot",
-            "disk", "manifest"
+            "disk", "payload", "manifest"
         ]
     );
     let total = facts["usr_total_size"].as_u64().unwrap();

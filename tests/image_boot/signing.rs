@@ -1,7 +1,9 @@
 //! Issue #12's signed manifest, on the image main.rs builds (signed with a
 //! key from `craton keygen`): OpenSSL accepts manifest.json.sig over the
 //! exact bytes of manifest.json, the manifest's facts match the image
-//! (sha256sum, sgdisk, the build's own output), `craton verify` passes, and
+//! (sha256sum, sgdisk, the build's own output), the update payload is
+//! USR-A's /usr image and slot A's kernel and initrd, `craton verify`
+//! passes, and
 //! on a copy of the output folder it names each change: a flipped byte in
 //! USR-A, a changed PARTUUID, an edited manifest, another key.
 
@@ -71,6 +73,42 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
     }
     assert_eq!(parts[2]["label"], "USR-A");
 
+    // The update payload: USR-A's /usr image with its tree, and slot A's
+    // kernel and initrd, byte for byte, each with its digest.
+    let kinds: Vec<(&str, &str)> = m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["file"].as_str().unwrap(), o["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("container-host-test.raw", "disk-raw"),
+            ("container-host-test-usr.img", "usr-verity"),
+            ("container-host-test-vmlinuz", "kernel"),
+            ("container-host-test-initrd", "initrd"),
+        ]
+    );
+    let payload_usr = fs::read(b.out_dir.join("container-host-test-usr.img")).unwrap();
+    assert_eq!(payload_usr.len() as u64, b.usr_total);
+    let mut in_image = vec![0u8; payload_usr.len()];
+    let (usr_a, _) = partition(&b.image, 3);
+    fs::File::open(&b.image)
+        .unwrap()
+        .read_exact_at(&mut in_image, usr_a)
+        .unwrap();
+    assert!(payload_usr == in_image, "the payload's /usr is not USR-A's");
+    for (file, on_esp) in [
+        ("container-host-test-vmlinuz", "/craton/a/vmlinuz"),
+        ("container-host-test-initrd", "/craton/a/initrd"),
+    ] {
+        assert!(
+            fs::read(b.out_dir.join(file)).unwrap() == esp_file(&b.image, on_esp),
+            "{file} is not the ESP's {on_esp}"
+        );
+    }
+
     let good = verify(&b.out_dir, &b.public_key, false);
     assert!(good.status.success(), "{}", stdout(&good));
     assert!(
@@ -83,7 +121,13 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
     let copy = b.dir.join("tampered");
     let _ = fs::remove_dir_all(&copy);
     fs::create_dir_all(&copy).unwrap();
-    for name in ["manifest.json", "manifest.json.sig"] {
+    for name in [
+        "manifest.json",
+        "manifest.json.sig",
+        "container-host-test-usr.img",
+        "container-host-test-vmlinuz",
+        "container-host-test-initrd",
+    ] {
         fs::copy(b.out_dir.join(name), copy.join(name)).unwrap();
     }
     let image = copy.join(b.image.file_name().unwrap());
@@ -130,6 +174,30 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
     assert_eq!(list.len(), 4, "{list:?}");
     f.write_all_at(&byte, usr_a + (1 << 20)).unwrap();
     drop(f);
+
+    // The same byte in the payload's /usr image.
+    let payload = copy.join("container-host-test-usr.img");
+    let p = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&payload)
+        .unwrap();
+    p.write_all_at(&[byte[0] ^ 0x20], 1 << 20).unwrap();
+    let (code, list) = mismatches(&b.public_key);
+    assert_eq!(code, 1, "{list:?}");
+    assert!(
+        has(&list, "container-host-test-usr.img: sha256"),
+        "{list:?}"
+    );
+    assert!(
+        has(
+            &list,
+            "container-host-test-usr.img's data gives verity root hash"
+        ),
+        "{list:?}"
+    );
+    p.write_all_at(&byte, 1 << 20).unwrap();
+    drop(p);
 
     // Another PARTUUID for USR-B (sgdisk rewrites both tables).
     let st = Command::new("sgdisk")
