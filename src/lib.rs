@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod files;
 pub mod http;
 pub mod initrd;
+pub mod inspect;
 pub mod lock;
 pub mod manifest;
 pub mod partition;

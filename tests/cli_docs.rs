@@ -21,6 +21,7 @@ const SUBCOMMANDS: &[&str] = &[
     "qemu",
     "keygen",
     "verify",
+    "inspect",
     "cache",
     "completions",
     "man",

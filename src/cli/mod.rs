@@ -12,6 +12,7 @@ mod build;
 mod cache;
 mod completions;
 mod fetch;
+mod inspect;
 mod keygen;
 mod lock;
 mod man;
@@ -46,6 +47,8 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Check a build's output folder against its signed manifest.
     Verify(verify::Args),
+    /// Show a raw image's partitions, A/B state, versions and root hashes.
+    Inspect(inspect::Args),
     /// Show the cache, or remove what recent builds did not use.
     Cache(cache::Args),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Qemu(a) => qemu::run(a),
         Command::Keygen(a) => keygen::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::Cache(a) => cache::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),

@@ -36,7 +36,7 @@ pub use crate::partition::{
 };
 
 pub use bios::{CORE_MODULES, CORE_PREFIX};
-pub use esp::{ESP_LABEL, grubenv};
+pub use esp::{ESP_LABEL, Region, grubenv};
 pub use image::write_disk;
 pub use stage::{RAW_SUFFIX, run};
 

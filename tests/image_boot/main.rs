@@ -214,6 +214,17 @@ fn gpt_ids(image: &Path) -> GptIds {
     }
 }
 
+/// `craton inspect IMAGE --json`.
+fn inspect_json(image: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_craton"))
+        .args(["inspect", "--json"])
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Whether `disk` holds exactly the bytes of `image` followed by zeros (a
 /// grown copy nothing has written).
 fn untouched_copy(image: &Path, disk: &Path) -> bool {
@@ -375,6 +386,18 @@ fn image_boots_with_seabios_and_ovmf() {
     assert_eq!(first.identity_reboots, 1, "{}", tail(&first.serial));
     assert_eq!(sb.identity_reboots, 0, "{}", tail(&sb.serial));
     assert_eq!(first.ids, sb.ids);
+    // craton inspect on the booted disk: its own identifiers, slot A
+    // confirmed, the disk's identity given.
+    let seen = inspect_json(&disk);
+    assert_eq!(seen["disk_guid"].as_str(), Some(sb.ids.disk.as_str()));
+    assert_eq!(seen["grubenv"]["DISK_ID"], "machine");
+    let a = &seen["slots"][0];
+    assert_eq!(
+        (a["ok"].as_bool(), a["tried"].as_bool()),
+        (Some(true), Some(false)),
+        "{seen}"
+    );
+    assert_eq!(a["root_hash"].as_str(), Some(b.root_hash.as_str()));
     // The machine made its SSH host keys and machine-id on its first boot
     // and kept them (on ROOT) through the reboot, from BIOS to UEFI.
     assert_eq!(first.identity, sb.identity);

@@ -109,6 +109,26 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
         );
     }
 
+    // craton inspect reads the same facts from the image itself.
+    let seen = inspect_json(&b.image);
+    assert_eq!(seen["disk_guid"], m["disk"]["guid"]);
+    assert_eq!(seen["grubenv"]["DISK_ID"], "image");
+    let a = &seen["slots"][0];
+    assert_eq!(
+        (a["slot"].as_str(), a["ok"].as_bool(), a["tried"].as_bool()),
+        (Some("A"), Some(true), Some(false))
+    );
+    assert_eq!(a["kernel"], m["kernel_version"]);
+    assert_eq!(a["root_hash"], m["usr"]["root_hash"]);
+    assert_eq!(a["hash_offset"], m["usr"]["hash_offset"]);
+    assert_eq!(a["version"], m["version"]);
+    for (got, want) in seen["partitions"].as_array().unwrap().iter().zip(parts) {
+        assert_eq!(
+            (&got["partuuid"], &got["first_lba"]),
+            (&want["partuuid"], &want["first_lba"])
+        );
+    }
+
     let good = verify(&b.out_dir, &b.public_key, false);
     assert!(good.status.success(), "{}", stdout(&good));
     assert!(

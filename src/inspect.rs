@@ -1,0 +1,252 @@
+//! `craton inspect IMAGE`: what a raw disk image holds, read from the file
+//! without mounting or running anything: the GPT, the A/B state in the
+//! ESP's GRUB environment block (ORDER, OK and TRY per slot, DISK_ID), and
+//! for each slot its slot.cfg (version, /usr filesystem, verity root hash
+//! and offset) and its kernel's version (from the bzImage header). It works
+//! on an image fresh from a build and on a disk a machine has booted.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::boot::decode_grubenv;
+use crate::boot::grubcfg::{GRUBENV_PATH, slot_dir};
+use crate::disk::{PartKind, Region, SECTOR, Slot};
+use crate::error::bad_input;
+
+/// What `craton inspect` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub image: PathBuf,
+    pub size: u64,
+    pub disk_guid: String,
+    pub partitions: Vec<Partition>,
+    /// The environment block's variables, as GRUB reads them.
+    pub grubenv: BTreeMap<String, String>,
+    pub slots: Vec<SlotState>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Partition {
+    pub number: u32,
+    pub label: String,
+    pub type_guid: String,
+    pub partuuid: String,
+    pub first_lba: u64,
+    pub last_lba: u64,
+    pub size: u64,
+}
+
+/// One slot: its A/B flags and what its ESP folder holds (None when the
+/// slot has no files, e.g. `[disk] usr-b = "empty"`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotState {
+    pub slot: String,
+    /// Its place in ORDER (0 first), if listed.
+    pub order: Option<usize>,
+    pub ok: bool,
+    pub tried: bool,
+    pub version: Option<String>,
+    pub usr_filesystem: Option<String>,
+    pub root_hash: Option<String>,
+    pub hash_offset: Option<u64>,
+    pub kernel: Option<String>,
+}
+
+/// Reads `path` (a raw image; qcow2 is not read yet).
+pub fn inspect(path: &Path) -> Result<Inspection> {
+    if path.extension().is_some_and(|e| e == "qcow2") {
+        return Err(bad_input(format!(
+            "{}: craton inspect reads raw images; convert with `qemu-img convert -O raw`",
+            path.display()
+        )));
+    }
+    let file = File::open(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let size = file.metadata()?.len();
+    let gpt = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .open(path)
+        .map_err(|e| bad_input(format!("{}: no GPT: {e}", path.display())))?;
+    let partitions: Vec<Partition> = gpt
+        .partitions()
+        .iter()
+        .filter(|(_, p)| p.is_used())
+        .map(|(n, p)| Partition {
+            number: *n,
+            label: p.name.clone(),
+            type_guid: p.part_type_guid.guid.to_string(),
+            partuuid: p.part_guid.to_string(),
+            first_lba: p.first_lba,
+            last_lba: p.last_lba,
+            size: (p.last_lba + 1 - p.first_lba) * SECTOR,
+        })
+        .collect();
+    let esp = partitions
+        .iter()
+        .find(|p| p.number == PartKind::Esp.number())
+        .with_context(|| {
+            format!(
+                "{}: no partition {}",
+                path.display(),
+                PartKind::Esp.number()
+            )
+        })?;
+    let region = Region::new(&file, esp.first_lba * SECTOR, esp.size);
+    let fs = fatfs::FileSystem::new(region, fatfs::FsOptions::new())
+        .with_context(|| format!("{}: reading the ESP's FAT", path.display()))?;
+    let read = |p: &str| -> Result<Option<Vec<u8>>> {
+        let rel = p.trim_start_matches('/');
+        match fs.root_dir().open_file(rel) {
+            Ok(mut f) => {
+                let mut out = Vec::new();
+                f.read_to_end(&mut out)
+                    .with_context(|| format!("reading {p} on the ESP"))?;
+                Ok(Some(out))
+            }
+            Err(_) => Ok(None),
+        }
+    };
+    let block = read(GRUBENV_PATH)?
+        .with_context(|| format!("{}: no {GRUBENV_PATH} on the ESP", path.display()))?;
+    let grubenv: BTreeMap<String, String> = decode_grubenv(&block)?.into_iter().collect();
+    let order: Vec<&str> = grubenv
+        .get("ORDER")
+        .map(|o| o.split_whitespace().collect())
+        .unwrap_or_default();
+    let mut slots = Vec::new();
+    for slot in Slot::ALL {
+        let n = slot.env_name();
+        let flag = |v: &str| grubenv.get(&format!("{n}_{v}")).is_some_and(|x| x == "1");
+        let dir = slot_dir(slot);
+        let cfg =
+            read(&format!("{dir}/slot.cfg"))?.map(|b| slot_cfg_vars(&String::from_utf8_lossy(&b)));
+        let get = |k: &str| cfg.as_ref().and_then(|c| c.get(k).cloned());
+        let kernel = read(&format!("{dir}/vmlinuz"))?.and_then(|k| kernel_version(&k));
+        slots.push(SlotState {
+            slot: n.to_owned(),
+            order: order.iter().position(|o| *o == n),
+            ok: flag("OK"),
+            tried: flag("TRY"),
+            version: get("craton_version"),
+            usr_filesystem: get("craton_usrfstype"),
+            root_hash: get("craton_usrhash"),
+            hash_offset: get("craton_hash_offset").and_then(|v| v.parse().ok()),
+            kernel,
+        });
+    }
+    Ok(Inspection {
+        image: path.to_owned(),
+        size,
+        disk_guid: gpt.guid().to_string(),
+        partitions,
+        grubenv,
+        slots,
+    })
+}
+
+/// The `set NAME=VALUE` lines of a slot.cfg (`crate::boot::grubcfg::slot_cfg`).
+fn slot_cfg_vars(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("set "))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The version of a bzImage: the x86 boot protocol's setup header has the
+/// `HdrS` magic at 0x202 and, from protocol 2.00, `kernel_version` at
+/// 0x20E, the offset from 0x200 of a NUL-terminated string whose first
+/// word is the release (Documentation/arch/x86/boot.rst).
+pub fn kernel_version(image: &[u8]) -> Option<String> {
+    const MAGIC_AT: usize = 0x202;
+    const VERSION_PTR_AT: usize = 0x20E;
+    const PTR_BASE: usize = 0x200;
+    if image.get(MAGIC_AT..MAGIC_AT + 4)? != b"HdrS" {
+        return None;
+    }
+    let ptr = u16::from_le_bytes(
+        image
+            .get(VERSION_PTR_AT..VERSION_PTR_AT + 2)?
+            .try_into()
+            .ok()?,
+    );
+    if ptr == 0 {
+        return None;
+    }
+    let start = PTR_BASE + usize::from(ptr);
+    let text = image.get(start..)?;
+    let end = text.iter().take(256).position(|&b| b == 0)?;
+    let s = std::str::from_utf8(&text[..end]).ok()?;
+    s.split_whitespace().next().map(str::to_owned)
+}
+
+/// The human-readable form.
+pub fn render(i: &Inspection) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "image:     {} ({} bytes)", i.image.display(), i.size);
+    let _ = writeln!(s, "disk GUID: {}", i.disk_guid);
+    let _ = writeln!(
+        s,
+        "\n  #  label        first LBA   last LBA         size  PARTUUID"
+    );
+    for p in &i.partitions {
+        let _ = writeln!(
+            s,
+            "  {}  {:<11} {:>10} {:>10} {:>12}  {}",
+            p.number, p.label, p.first_lba, p.last_lba, p.size, p.partuuid
+        );
+    }
+    let env: Vec<String> = i.grubenv.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(s, "\ngrubenv:   {}", env.join(" "));
+    for slot in &i.slots {
+        let state = match (slot.ok, slot.tried) {
+            (true, false) => "good",
+            (true, true) => "good, tried (not yet confirmed)",
+            (false, true) => "bad, tried",
+            (false, false) => "bad",
+        };
+        let _ = writeln!(
+            s,
+            "slot {}:    {state}; order {}; version {}; kernel {}; {} root hash {} at {}",
+            slot.slot,
+            slot.order.map_or("-".into(), |o| o.to_string()),
+            slot.version.as_deref().unwrap_or("-"),
+            slot.kernel.as_deref().unwrap_or("-"),
+            slot.usr_filesystem.as_deref().unwrap_or("-"),
+            slot.root_hash.as_deref().unwrap_or("-"),
+            slot.hash_offset.map_or("-".into(), |o| o.to_string()),
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_version_from_the_setup_header() {
+        let mut k = vec![0u8; 0x1000];
+        k[0x202..0x206].copy_from_slice(b"HdrS");
+        k[0x20E..0x210].copy_from_slice(&0x0300u16.to_le_bytes());
+        let v = b"6.12.118+deb13-amd64 (debian-kernel@lists.debian.org) #1 SMP\0";
+        k[0x500..0x500 + v.len()].copy_from_slice(v);
+        assert_eq!(kernel_version(&k).as_deref(), Some("6.12.118+deb13-amd64"));
+        k[0x202] = b'X';
+        assert_eq!(kernel_version(&k), None);
+        assert_eq!(kernel_version(&[0; 16]), None);
+    }
+
+    #[test]
+    fn slot_cfg_variables() {
+        let v = slot_cfg_vars("# c\nset craton_version=1.0\nset craton_usrhash=ab\n");
+        assert_eq!(v["craton_version"], "1.0");
+        assert_eq!(v["craton_usrhash"], "ab");
+    }
+}
