@@ -67,25 +67,8 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     }
     let file = File::open(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     let size = file.metadata()?.len();
-    let gpt = gpt::GptConfig::new()
-        .writable(false)
-        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
-        .open(path)
-        .map_err(|e| bad_input(format!("{}: no GPT: {e}", path.display())))?;
-    let partitions: Vec<Partition> = gpt
-        .partitions()
-        .iter()
-        .filter(|(_, p)| p.is_used())
-        .map(|(n, p)| Partition {
-            number: *n,
-            label: p.name.clone(),
-            type_guid: p.part_type_guid.guid.to_string(),
-            partuuid: p.part_guid.to_string(),
-            first_lba: p.first_lba,
-            last_lba: p.last_lba,
-            size: (p.last_lba + 1 - p.first_lba) * SECTOR,
-        })
-        .collect();
+    let (disk_guid, partitions) =
+        read_gpt(path).map_err(|e| bad_input(format!("{}: no GPT: {e:#}", path.display())))?;
     let esp = partitions
         .iter()
         .find(|p| p.number == PartKind::Esp.number())
@@ -142,11 +125,36 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     Ok(Inspection {
         image: path.to_owned(),
         size,
-        disk_guid: gpt.guid().to_string(),
+        disk_guid,
         partitions,
         grubenv,
         slots,
     })
+}
+
+/// The disk GUID and the used entries of the GPT of a raw image (512-byte
+/// sectors), in partition-number order.
+pub fn read_gpt(path: &Path) -> Result<(String, Vec<Partition>)> {
+    let gpt = gpt::GptConfig::new()
+        .writable(false)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .open(path)
+        .with_context(|| format!("reading the GPT of {}", path.display()))?;
+    let partitions = gpt
+        .partitions()
+        .iter()
+        .filter(|(_, p)| p.is_used())
+        .map(|(n, p)| Partition {
+            number: *n,
+            label: p.name.clone(),
+            type_guid: p.part_type_guid.guid.to_string(),
+            partuuid: p.part_guid.to_string(),
+            first_lba: p.first_lba,
+            last_lba: p.last_lba,
+            size: (p.last_lba + 1 - p.first_lba) * SECTOR,
+        })
+        .collect();
+    Ok((gpt.guid().to_string(), partitions))
 }
 
 /// The `set NAME=VALUE` lines of a slot.cfg (`crate::boot::grubcfg::slot_cfg`).

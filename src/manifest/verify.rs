@@ -142,19 +142,14 @@ fn check_output(r: &mut Report, dir: &Path, m: &Manifest, out: &Output) -> Resul
 /// The image's GPT against the manifest's disk.
 fn check_table(r: &mut Report, path: &Path, m: &Manifest) {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let gpt = match gpt::GptConfig::new()
-        .writable(false)
-        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
-        .open(path)
-    {
-        Ok(g) => g,
+    let (guid, entries) = match crate::inspect::read_gpt(path) {
+        Ok(t) => t,
         Err(e) => {
             r.mismatches
-                .push(format!("{name}: no readable partition table: {e}"));
+                .push(format!("{name}: no readable partition table: {e:#}"));
             return;
         }
     };
-    let guid = gpt.guid().to_string();
     r.check(
         guid == m.disk.guid,
         format!("{name}: disk GUID {guid}"),
@@ -165,8 +160,7 @@ fn check_table(r: &mut Report, path: &Path, m: &Manifest) {
             )
         },
     );
-    let entries = gpt.partitions();
-    let used = entries.values().filter(|p| p.is_used()).count();
+    let used = entries.len();
     r.check(
         used == m.disk.partitions.len(),
         format!("{name}: {used} partitions"),
@@ -178,7 +172,7 @@ fn check_table(r: &mut Report, path: &Path, m: &Manifest) {
         },
     );
     for want in &m.disk.partitions {
-        let Some(got) = entries.get(&want.number).filter(|p| p.is_used()) else {
+        let Some(got) = entries.iter().find(|p| p.number == want.number) else {
             r.mismatches.push(format!(
                 "{name}: no partition {} ({})",
                 want.number, want.label
@@ -186,16 +180,16 @@ fn check_table(r: &mut Report, path: &Path, m: &Manifest) {
             continue;
         };
         let got_fields = (
-            got.name.as_str(),
-            got.part_type_guid.guid.to_string(),
-            got.part_guid.to_string(),
+            got.label.as_str(),
+            got.type_guid.as_str(),
+            got.partuuid.as_str(),
             got.first_lba,
             got.last_lba,
         );
         let want_fields = (
             want.label.as_str(),
-            want.type_guid.clone(),
-            want.partuuid.clone(),
+            want.type_guid.as_str(),
+            want.partuuid.as_str(),
             want.first_lba,
             want.last_lba,
         );
