@@ -33,22 +33,29 @@ pub fn kernel() -> PathBuf {
         .unwrap_or_else(|| panic!("no vmlinuz under {}", modules.display()))
 }
 
-#[test]
-fn boots_a_kernel_to_its_banner() {
-    let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+/// A TCG run of trixie's kernel alone (no disk, BIOS) with `append` as
+/// its command line, until `marker` or `secs`.
+fn kernel_run(memory_mib: u32, secs: u64, marker: &str, append: &str) -> QemuRun {
     let mut run = QemuRun::new(None, Firmware::Bios);
     run.accel = Some(Accel::Tcg);
-    run.memory_mib = 256;
-    run.timeout = Duration::from_secs(60);
-    run.marker = Some("Linux version".into());
-    let log = tempfile::NamedTempFile::new().unwrap();
-    run.serial_log = Some(log.path().to_owned());
+    run.memory_mib = memory_mib;
+    run.timeout = Duration::from_secs(secs);
+    run.marker = Some(marker.into());
     run.extra_args = vec![
         "-kernel".into(),
         kernel().to_string_lossy().into_owned(),
         "-append".into(),
-        "console=ttyS0,115200n8 panic=-1".into(),
+        append.into(),
     ];
+    run
+}
+
+#[test]
+fn boots_a_kernel_to_its_banner() {
+    let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = kernel_run(256, 60, "Linux version", "console=ttyS0,115200n8 panic=-1");
+    let log = tempfile::NamedTempFile::new().unwrap();
+    run.serial_log = Some(log.path().to_owned());
     let r = qemu::run(&run).unwrap();
     assert!(r.marker_seen);
     assert_eq!(r.accel, Accel::Tcg);
@@ -66,20 +73,15 @@ fn boots_a_kernel_to_its_banner() {
 #[test]
 fn a_marker_that_never_comes_times_out_with_the_log_tail() {
     let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mut run = QemuRun::new(None, Firmware::Bios);
-    run.accel = Some(Accel::Tcg);
-    run.memory_mib = 128;
-    run.timeout = Duration::from_secs(5);
-    run.marker = Some("CRATON-NEVER".into());
     // Without a root the kernel panics after a few seconds; panic=0 makes
     // it wait there for ever, so only the timeout ends the run.
     // earlyprintk puts its first lines out within about 2 s under TCG.
-    run.extra_args = vec![
-        "-kernel".into(),
-        kernel().to_string_lossy().into_owned(),
-        "-append".into(),
-        "console=ttyS0 earlyprintk=ttyS0 panic=0".into(),
-    ];
+    let run = kernel_run(
+        128,
+        5,
+        "CRATON-NEVER",
+        "console=ttyS0 earlyprintk=ttyS0 panic=0",
+    );
     let start = std::time::Instant::now();
     let err = format!("{:#}", qemu::run(&run).unwrap_err());
     assert!(
@@ -99,18 +101,8 @@ fn a_marker_that_never_comes_times_out_with_the_log_tail() {
 #[test]
 fn a_guest_that_ends_before_the_marker_is_an_error_with_the_log_tail() {
     let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mut run = QemuRun::new(None, Firmware::Bios);
-    run.accel = Some(Accel::Tcg);
-    run.memory_mib = 128;
-    run.timeout = Duration::from_secs(120);
-    run.marker = Some("CRATON-NEVER".into());
     // No root: the kernel panics, panic=-1 reboots, -no-reboot ends QEMU.
-    run.extra_args = vec![
-        "-kernel".into(),
-        kernel().to_string_lossy().into_owned(),
-        "-append".into(),
-        "console=ttyS0 panic=-1".into(),
-    ];
+    let run = kernel_run(128, 120, "CRATON-NEVER", "console=ttyS0 panic=-1");
     let err = format!("{:#}", qemu::run(&run).unwrap_err());
     assert!(err.contains("qemu exited before \"CRATON-NEVER\""), "{err}");
     assert!(err.contains("Kernel panic"), "{err}");
@@ -123,18 +115,8 @@ fn a_guest_that_ends_before_the_marker_is_an_error_with_the_log_tail() {
 #[test]
 fn reboots_past_the_allowed_number_end_the_run() {
     let _serial = QEMU_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let mut run = QemuRun::new(None, Firmware::Bios);
-    run.accel = Some(Accel::Tcg);
-    run.memory_mib = 128;
-    run.timeout = Duration::from_secs(300);
-    run.marker = Some("CRATON-NEVER".into());
+    let mut run = kernel_run(128, 300, "CRATON-NEVER", "console=ttyS0 panic=-1");
     run.reboots = 1;
-    run.extra_args = vec![
-        "-kernel".into(),
-        kernel().to_string_lossy().into_owned(),
-        "-append".into(),
-        "console=ttyS0 panic=-1".into(),
-    ];
     let err = format!("{:#}", qemu::run(&run).unwrap_err());
     assert!(
         err.contains("the guest rebooted 2 times, more than the 1 this run allows"),
