@@ -31,6 +31,7 @@ pub mod qemu;
 pub mod repo;
 pub mod resolve;
 pub mod rootfs;
+pub mod sbom;
 pub mod sign;
 pub mod signal;
 pub mod tools;
