@@ -21,7 +21,7 @@ use crate::digest::Sha256;
 use crate::files::{CachedTree, TempTree};
 use crate::http::Http;
 use crate::lock::Lock;
-use crate::profile::{self, Platform, PlatformSettings, Profile, Repository};
+use crate::profile::{self, Platform, Profile, Repository};
 use crate::repo::mirror::{self, Mirror, Overrides};
 use crate::repo::sources::APT_ETC;
 use crate::tools::ToolsTree;
@@ -118,7 +118,8 @@ impl Context {
 /// What the image is for and where it goes (the build's own flags).
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub platform: Platform,
+    /// The platforms to emit, each once, in [`Platform::ALL`]'s order.
+    pub platforms: Vec<Platform>,
     /// The output folder; created once the fetch succeeded.
     pub out_dir: PathBuf,
     /// Timestamps of every file written (SOURCE_DATE_EPOCH).
@@ -131,9 +132,8 @@ pub struct Build {
     pub lock: Lock,
     /// The tools tree's place (the tools stage makes it).
     pub tools: ToolsTree,
-    pub platform: Platform,
-    /// The profile's settings for [`Build::platform`].
-    pub platform_settings: PlatformSettings,
+    /// The platforms the build emits (one tree and /usr for all).
+    pub platforms: Vec<Platform>,
     pub epoch: u64,
     pub out_dir: PathBuf,
     /// Intermediate files, in the output folder (same filesystem, so the
@@ -162,8 +162,7 @@ impl Build {
         );
         Ok(Self {
             tools: ToolsTree::for_lock(&ctx.cache, &lock),
-            platform_settings: ctx.profile.platform(target.platform),
-            platform: target.platform,
+            platforms: target.platforms.clone(),
             epoch: target.epoch,
             out_dir: target.out_dir.clone(),
             work,

@@ -106,7 +106,7 @@ impl Inputs {
     /// The inputs of a profile, normalised (sorted) so that order in the
     /// profile does not matter.
     pub fn of(profile: &Profile) -> Self {
-        let include = sorted(&profile.packages.include);
+        let include = sorted(&profile.image_packages());
         let exclude = sorted(&profile.packages.exclude);
         let repositories = profile
             .repositories

@@ -60,7 +60,7 @@ pub fn resolve(ctx: &Context) -> Result<Lock> {
         solver::solve(&universe, &request)
             .map(|set| set.iter().map(|p| locked(p)).collect::<Vec<_>>())
     };
-    let image = closure(&profile.packages.include, &profile.packages.exclude, true)?;
+    let image = closure(&profile.image_packages(), &profile.packages.exclude, true)?;
     // The tools tree and the initrd need only their own dependencies.
     let tools = closure(&profile.tools.packages, &[], false).context("resolving the tools tree")?;
     let initrd =

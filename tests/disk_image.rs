@@ -104,8 +104,16 @@ fn spec(dir: &Path) -> DiskSpec {
         esp_files,
         root_tree: tree,
         oem_files: vec![
-            ("oem-release".into(), b"ID=qemu\n".to_vec()),
-            ("grub/oem.cfg".into(), b"set oem=qemu\n".to_vec()),
+            disk::OemFile {
+                path: "oem-release".into(),
+                data: b"ID=qemu\n".to_vec(),
+                mode: 0o644,
+            },
+            disk::OemFile {
+                path: "grub/oem.cfg".into(),
+                data: b"set oem=qemu\n".to_vec(),
+                mode: 0o600,
+            },
         ],
         root_label: disk::ROOT_FS_LABEL.into(),
         oem_label: disk::OEM_FS_LABEL.into(),
@@ -359,6 +367,9 @@ fn disk_image_is_valid_and_reproducible() {
     }
     assert_eq!(debugfs("OEM.ext4", "cat /oem-release"), "ID=qemu\n");
     assert!(debugfs("OEM.ext4", "cat /grub/oem.cfg").contains("set oem=qemu"));
+    // Each OEM file keeps the mode it was given.
+    assert!(debugfs("OEM.ext4", "stat /grub/oem.cfg").contains("Mode:  0600 "));
+    assert!(debugfs("OEM.ext4", "stat /oem-release").contains("Mode:  0644 "));
 
     // The same inputs give the same bytes.
     let again = dir.join("again.raw");

@@ -2,16 +2,19 @@
 //! (tests/container-host-test.toml: the real trixie packages, with the rkt
 //! and flannel stand-ins its header describes) and one SOURCE_DATE_EPOCH.
 //!
-//! 1. Two `craton build` runs, each from an empty cache of its own
-//!    (`CRATON_CACHE`: every .deb downloaded again, the tools tree, the
-//!    base tree and the initrd made again), give bit-identical raw images:
-//!    the sha256 of the whole file. The lock is made first, with a cache
+//! 1. Two `craton build --platform all` runs, each from an empty cache of
+//!    its own (`CRATON_CACHE`: every .deb downloaded again, the tools tree,
+//!    the base tree and the initrd made again), give bit-identical metal
+//!    raw images (the sha256 of the whole file) and the same manifest.json,
+//!    so every output (qcow2, GCE tarball, zstd copy, payload) has the
+//!    same digest. The lock is made first, with a cache
 //!    of its own, so both builds start from nothing but it.
 //! 2. A third cold build is killed with SIGKILL at each point the issue
 //!    names (download, essential unpack, configure, /usr image, initrd,
-//!    disk write), one point per run, each run resuming on the cache the
-//!    killed ones left. After every kill there is no file at the image's
-//!    final name and no mount below the cache or the output folder; the
+//!    disk write) and while the platform outputs are written, one point
+//!    per run, each run resuming on the cache the killed ones left. After
+//!    every kill there is no manifest (written last) and no mount below
+//!    the cache or the output folder; the
 //!    run after the last kill finishes, and its image is the one the
 //!    uninterrupted builds made.
 
@@ -52,11 +55,13 @@ fn build(work: &Path, lock: &Path, name: &str) -> (PathBuf, Sha256) {
             "--locked",
             "--lock",
             &lock.to_string_lossy(),
+            "--platform",
+            "all",
             "--out",
             &out.to_string_lossy(),
         ],
     );
-    let image = out.join("container-host-test.raw");
+    let image = out.join("container-host-test-metal.raw");
     let digest = Sha256::of_reader(std::fs::File::open(&image).unwrap()).unwrap();
     // The cache is ~1 GB; only the image is compared.
     std::fs::remove_dir_all(&cache).unwrap();
@@ -105,6 +110,11 @@ const KILL_POINTS: &[KillPoint] = &[
         line: "‣ disk",
         process: None,
     },
+    KillPoint {
+        what: "platform outputs",
+        line: "‣ outputs",
+        process: Some("qemu-img"),
+    },
 ];
 
 /// A process runs whose command line has `name` as a program: its own
@@ -126,6 +136,8 @@ fn build_and_kill(cache: &Path, lock: &Path, out: &Path, point: &KillPoint) {
         .args([
             "build",
             "tests/container-host-test.toml",
+            "--platform",
+            "all",
             "--locked",
             "--lock",
         ])
@@ -186,9 +198,12 @@ fn build_and_kill(cache: &Path, lock: &Path, out: &Path, point: &KillPoint) {
     );
     // Children die with craton (the process wrapper's parent-death signal).
     std::thread::sleep(Duration::from_millis(500));
+    // The manifest is written last: a killed build never has one, and
+    // the files a kill interrupted are temporary files, never at their
+    // final names (the final listing below).
     assert!(
-        !out.join("container-host-test.raw").exists(),
-        "a file at the image's final name after a kill at {}",
+        !out.join("manifest.json").exists(),
+        "a manifest after a kill at {}",
         point.what
     );
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -248,11 +263,15 @@ fn same_image_from_two_empty_caches_and_after_kills() {
     assert_eq!(
         left,
         [
+            "container-host-test-gce.tar.gz",
             "container-host-test-initrd",
+            "container-host-test-metal.raw",
+            "container-host-test-metal.raw.zst",
+            "container-host-test-qemu.qcow2",
             "container-host-test-usr.img",
             "container-host-test-vmlinuz",
-            "container-host-test.raw",
-            "manifest.json"
+            "manifest.json",
+            "sbom.spdx.json"
         ]
     );
     // The manifest is as reproducible as the image: the same bytes.

@@ -28,7 +28,12 @@ use std::fmt::Write as _;
 // scripting"), so the process wrapper's quoting serves.
 use super::slot::{Slot, SlotEntry};
 use crate::partition::PartKind;
+use crate::platform::oem;
 use crate::process::shell_quote;
+use crate::profile::OEM_MOUNT;
+
+/// How the booted system mounts the OEM partition (systemd.mount(5)).
+pub const OEM_MOUNT_OPTIONS: &str = "ro,nosuid,nodev,noexec,nofail";
 
 /// The environment block, relative to the ESP (`$root`).
 pub const GRUBENV_PATH: &str = "/grub/grubenv";
@@ -77,9 +82,9 @@ impl DiskId {
 pub struct BootConfig {
     /// GRUB menu timeout ([boot] timeout-secs).
     pub timeout_secs: u32,
-    /// The platform's kernel console, e.g. `ttyS0,115200n8` (qemu, gce).
-    pub console: Option<String>,
-    /// Profile kernel arguments ([boot] and [platform.NAME] kernel-args).
+    /// Profile kernel arguments ([boot] kernel-args). The platform's
+    /// (console, `[platform.NAME] kernel-args`) come from the OEM
+    /// partition's snippet (`crate::platform::oem`), after these.
     pub kernel_args: Vec<String>,
 }
 
@@ -146,6 +151,20 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
     );
     // The disk GRUB was loaded from: `$root` is its ESP ("hd0,gpt1").
     s.push_str("regexp --set=1:craton_disk '^([^,]*),' \"$root\"\n");
+    // The platform's settings: the OEM partition of this same disk.
+    let oem = PartKind::Oem.number();
+    let _ = writeln!(
+        s,
+        "set {args}=\"\"\nif [ -f \"($craton_disk,gpt{oem})/{snippet}\" ]; then\n  \
+         source \"($craton_disk,gpt{oem})/{snippet}\"\nfi",
+        args = oem::ARGS_VAR,
+        snippet = oem::GRUB_SNIPPET,
+    );
+    let _ = writeln!(
+        s,
+        "{}",
+        probe_partuuid("craton_oem_partuuid", PartKind::Oem)
+    );
     let _ = writeln!(
         s,
         "{}",
@@ -210,12 +229,16 @@ fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
         "root=PARTUUID=${craton_root_partuuid}".to_owned(),
         "rw".to_owned(),
         format!("{DISK_ID_ARG}=${{craton_disk_id}}"),
+        // /oem, read-only, from the booted disk (crate::platform::units);
+        // nofail: a disk without it still boots.
+        format!(
+            "systemd.mount-extra=PARTUUID=${{craton_oem_partuuid}}:{OEM_MOUNT}:ext4:{OEM_MOUNT_OPTIONS}"
+        ),
+        format!("craton.slot={}", slot.dir_name()),
     ];
-    if let Some(c) = &cfg.console {
-        args.push(shell_quote(&format!("console={c}")));
-    }
-    args.push(format!("craton.slot={}", slot.dir_name()));
     args.extend(cfg.kernel_args.iter().map(|a| shell_quote(a)));
+    // Unquoted: GRUB splits the variable's value into arguments.
+    args.push(format!("${}", oem::ARGS_VAR));
     format!(
         "menuentry \"craton slot {n}\" --id {id} {{\n  \
          source {dir}/slot.cfg\n{probe}\n  \

@@ -30,7 +30,7 @@ use crate::initrd::InitrdInfo;
 use crate::profile::UsrB;
 use crate::usr::UsrImage;
 
-/// The boot stage: grub.cfg from the profile and the platform, the initial
+/// The boot stage: grub.cfg from the profile, the initial
 /// A/B state, and the boot files of slot A (and of B when the build fills
 /// USR-B), checked for what GRUB and the kernel command line can carry.
 pub fn run(b: &Build, usr: &UsrImage, initrd: &InitrdInfo) -> Result<Esp> {
@@ -39,18 +39,11 @@ pub fn run(b: &Build, usr: &UsrImage, initrd: &InitrdInfo) -> Result<Esp> {
     if !kernel.is_file() {
         bail!("the tree has no kernel at {}", kernel.display());
     }
+    // The platform's console and arguments are the OEM partition's: the
+    // ESP is the same for every platform.
     let boot_cfg = BootConfig {
         timeout_secs: profile.boot.timeout_secs,
-        console: b.platform_settings.console.clone(),
-        // The platform's arguments last: the kernel gives the last of a
-        // repeated parameter precedence.
-        kernel_args: profile
-            .boot
-            .kernel_args
-            .iter()
-            .chain(&b.platform_settings.kernel_args)
-            .cloned()
-            .collect(),
+        kernel_args: profile.boot.kernel_args.clone(),
     };
     let usr_b = profile.disk.usr_b;
     let slots: &[Slot] = match usr_b {

@@ -15,7 +15,6 @@ pub(crate) fn tools() -> ToolsTree {
 pub(crate) fn sample_config() -> BootConfig {
     BootConfig {
         timeout_secs: 1,
-        console: Some("ttyS0,115200n8".into()),
         kernel_args: vec!["quiet".into(), "x=it's".into()],
     }
 }
@@ -97,8 +96,9 @@ fn grub_cfg_has_both_slots_and_the_command_line() {
             "usrhash=${craton_usrhash}",
             "systemd.verity_usr_data=PARTUUID=${craton_usr_partuuid}",
             "systemd.verity_usr_options=hash-offset=${craton_hash_offset}",
-            "root=PARTUUID=${craton_root_partuuid} rw craton.disk-id=${craton_disk_id} console=ttyS0,115200n8",
-            &format!("craton.slot={dir} quiet 'x=it'\\''s'"),
+            "root=PARTUUID=${craton_root_partuuid} rw craton.disk-id=${craton_disk_id}",
+            "systemd.mount-extra=PARTUUID=${craton_oem_partuuid}:/oem:ext4:ro,nosuid,nodev,noexec,nofail",
+            &format!("craton.slot={dir} quiet 'x=it'\\''s' $craton_platform_args"),
         ] {
             assert!(linux.contains(want), "{want} not in {linux}");
         }

@@ -4,9 +4,10 @@
 //! of earlier stages, and returns its own (docs/architecture.md).
 //!
 //! Intermediate files live in a work folder inside the output folder (same
-//! filesystem, removed on success, failure or interrupt); the image is
-//! renamed into place by the disk stage, so `DIR/<name>.raw` is either the
-//! old image or the new one.
+//! filesystem, removed on success, failure or interrupt); each output is
+//! renamed into place when whole, so a file of the output folder is either
+//! the old one or the new one, and manifest.json, written last, says
+//! which (`craton verify`).
 
 mod output;
 mod steps;
@@ -22,7 +23,7 @@ use crate::context::{Build, Context, Options, Target};
 use crate::error::bad_input;
 use crate::sign::{self, PrivateKey};
 use crate::tools::ToolsTree;
-use crate::{boot, disk, fetch, initrd, manifest, payload, resolve, rootfs, usr};
+use crate::{boot, disk, fetch, initrd, manifest, payload, platform, resolve, rootfs, sbom, usr};
 
 /// The environment variable that fixes every timestamp (reproducible-builds.org).
 pub const EPOCH_ENV: &str = "SOURCE_DATE_EPOCH";
@@ -53,12 +54,19 @@ pub fn build(req: &BuildRequest) -> Result<BuildOutput> {
     let usr = steps.run("usr", || usr::run(&b, &tree))?;
     let initrd = steps.run("initrd", || initrd::run(&b, &tree))?;
     let esp = steps.run("boot", || boot::run(&b, &usr, &initrd))?;
-    let disk = steps.run("disk", || disk::run(&b, &tree, &usr, &esp))?;
+    let disks = steps.run("disk", || disk::run(&b, &tree, &usr, &esp))?;
+    let outputs = steps.run("outputs", || platform::outputs::run(&b, &disks))?;
     let payload = steps.run("payload", || payload::run(&b, &usr, &initrd))?;
+    let sbom = steps.run("sbom", || sbom::run(&b, &tree))?;
+    let others: Vec<_> = payload
+        .iter()
+        .map(|p| (p.path.clone(), p.kind))
+        .chain([(sbom.path, sbom::KIND_SBOM)])
+        .collect();
     let manifest = steps.run("manifest", || {
-        manifest::run(&b, &usr, &initrd, &disk, &payload, key.as_ref())
+        manifest::run(&b, &usr, &initrd, &outputs, &others, key.as_ref())
     })?;
-    BuildOutput::new(&b, &tree, &usr, &initrd, &disk, manifest, steps.finish())
+    BuildOutput::new(&b, &tree, &usr, &initrd, &disks, manifest, steps.finish())
 }
 
 /// The tools tree of a profile on its own: resolve (if needed), fetch and

@@ -2,7 +2,6 @@
 //! with `--json` (docs/cli.md describes every field).
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -10,20 +9,23 @@ use serde::Serialize;
 
 use super::StepTime;
 use crate::context::Build;
-use crate::disk::{DiskInfo, PartKind, Slot};
+use crate::disk::{PartKind, PlatformDisk, Slot};
 use crate::initrd::InitrdInfo;
+use crate::manifest::Manifest;
 use crate::rootfs::RootfsTree;
 use crate::usr::UsrImage;
 
 /// The facts of a finished build.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildOutput {
-    pub image: PathBuf,
-    pub platform: String,
-    /// Apparent size of the raw image.
-    pub size: u64,
-    /// Bytes allocated on disk (the image is sparse).
-    pub allocated: u64,
+    /// The platforms built, in craton's order.
+    pub platforms: Vec<String>,
+    /// Every file of the output folder but the manifest, in the
+    /// manifest's order.
+    pub files: Vec<BuiltFile>,
+    /// Each platform's disk: apparent size and bytes allocated in the
+    /// work folder before it became its outputs (the disks are sparse).
+    pub disks: Vec<BuiltDisk>,
     /// The /usr filesystem, and with its verity tree.
     pub usr_fs_size: u64,
     pub usr_total_size: u64,
@@ -35,14 +37,33 @@ pub struct BuildOutput {
     pub hash_offset: u64,
     pub kernel_version: String,
     pub initrd_size: u64,
+    /// The disk GUID, the same on every platform's disk.
     pub disk_guid: String,
     /// PARTUUID of every partition, by GPT label.
     pub partuuids: BTreeMap<String, String>,
     pub base_reused: bool,
-    /// manifest.json beside the image (signed when manifest.json.sig is).
+    /// manifest.json beside the outputs (signed when manifest.json.sig is).
     pub manifest: PathBuf,
     /// Seconds per stage, in order.
     pub stages: Vec<StepTime>,
+}
+
+/// One output file.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltFile {
+    pub path: PathBuf,
+    /// manifest.json's kind (docs/signing.md).
+    pub kind: String,
+    pub platform: Option<String>,
+    pub size: u64,
+}
+
+/// One platform's disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltDisk {
+    pub platform: String,
+    pub size: u64,
+    pub allocated: u64,
 }
 
 impl BuildOutput {
@@ -51,17 +72,34 @@ impl BuildOutput {
         tree: &RootfsTree,
         usr: &UsrImage,
         initrd: &InitrdInfo,
-        disk: &DiskInfo,
+        disks: &[PlatformDisk],
         manifest: PathBuf,
         stages: Vec<StepTime>,
     ) -> Result<Self> {
-        let meta = std::fs::metadata(&disk.path)
-            .with_context(|| format!("reading {}", disk.path.display()))?;
+        let m = Manifest::from_bytes(
+            &std::fs::read(&manifest).with_context(|| format!("reading {}", manifest.display()))?,
+        )?;
+        let first = disks.first().context("the build made no disk")?;
         Ok(Self {
-            image: disk.path.clone(),
-            platform: b.platform.name().to_owned(),
-            size: disk.size,
-            allocated: meta.blocks() * 512,
+            platforms: m.platforms.clone(),
+            files: m
+                .outputs
+                .iter()
+                .map(|o| BuiltFile {
+                    path: b.out_dir.join(&o.file),
+                    kind: o.kind.clone(),
+                    platform: o.platform.clone(),
+                    size: o.size,
+                })
+                .collect(),
+            disks: disks
+                .iter()
+                .map(|d| BuiltDisk {
+                    platform: d.platform.name().to_owned(),
+                    size: d.info.size,
+                    allocated: d.allocated,
+                })
+                .collect(),
             usr_fs_size: usr.fs_size,
             usr_total_size: usr.total_size,
             usr_filesystem: usr.fs.name().to_owned(),
@@ -70,8 +108,9 @@ impl BuildOutput {
             hash_offset: usr.verity.hash_offset,
             kernel_version: initrd.kernel_version.clone(),
             initrd_size: initrd.size,
-            disk_guid: disk.disk_guid.to_string(),
-            partuuids: disk
+            disk_guid: first.info.disk_guid.to_string(),
+            partuuids: first
+                .info
                 .partitions
                 .iter()
                 .map(|p| (p.label.clone(), p.part_guid.to_string()))

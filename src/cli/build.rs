@@ -1,5 +1,6 @@
-//! `craton build PROFILE [--platform NAME] --out DIR [--json]`: the bootable
-//! disk image, DIR/<name>.raw (see `crate::build` for the recipe).
+//! `craton build PROFILE [--platform qemu,gce,metal|all] --out DIR [--json]`:
+//! each platform's disk image files, the update payload and the manifest
+//! in DIR (see `crate::build` for the recipe).
 
 use std::path::PathBuf;
 
@@ -14,12 +15,13 @@ use crate::profile::Platform;
 pub struct Args {
     /// The profile (TOML).
     pub profile: PathBuf,
-    /// The platform the image is for (its console, kernel arguments and
-    /// OEM files).
-    #[arg(long, value_enum, default_value_t = Platform::Qemu)]
-    pub platform: Platform,
-    /// The output folder; the image is DIR/<image name>.raw (replaced
-    /// atomically if it exists).
+    /// The platforms to emit, comma-separated, or `all`: qemu
+    /// (<name>-qemu.qcow2), gce (<name>-gce.tar.gz), metal
+    /// (<name>-metal.raw and .raw.zst). One tree and one /usr image serve
+    /// them all; each gets its own OEM partition.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "qemu")]
+    pub platform: Vec<PlatformArg>,
+    /// The output folder; each file in it is replaced atomically.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Print what was built as one JSON object on stdout (docs/cli.md).
@@ -40,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
     let req = BuildRequest {
         options: args.fetch.options(&args.profile),
         target: Target {
-            platform: args.platform,
+            platforms: platforms(&args.platform),
             out_dir: args.out,
             epoch,
         },
@@ -52,13 +54,25 @@ pub fn run(args: Args) -> Result<()> {
         println!("{text}");
         return Ok(());
     }
-    println!("image:      {}", out.image.display());
-    println!(
-        "size:       {} bytes ({} MiB), {} MiB allocated",
-        out.size,
-        out.size >> 20,
-        out.allocated >> 20
-    );
+    for f in &out.files {
+        let what = f.platform.as_deref().unwrap_or("payload");
+        println!(
+            "{:<11} {} ({}, {} bytes)",
+            format!("{what}:"),
+            f.path.display(),
+            f.kind,
+            f.size
+        );
+    }
+    for d in &out.disks {
+        println!(
+            "{:<11} {} bytes ({} MiB), {} MiB allocated",
+            format!("{} disk:", d.platform),
+            d.size,
+            d.size >> 20,
+            d.allocated >> 20
+        );
+    }
     println!(
         "/usr:       {} bytes of filesystem ({:.1} MB, {} {}), {} with its verity tree",
         out.usr_fs_size,
@@ -74,4 +88,43 @@ pub fn run(args: Args) -> Result<()> {
     println!("initrd:     {} bytes", out.initrd_size);
     println!("manifest:   {}", out.manifest.display());
     Ok(())
+}
+
+/// `--platform`'s values: the platforms and `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlatformArg {
+    Qemu,
+    Gce,
+    Metal,
+    /// Every platform.
+    All,
+}
+
+/// The platforms asked for, each once, in [`Platform::ALL`]'s order.
+pub fn platforms(args: &[PlatformArg]) -> Vec<Platform> {
+    let wanted = |p: Platform| {
+        args.iter().any(|a| match a {
+            PlatformArg::All => true,
+            PlatformArg::Qemu => p == Platform::Qemu,
+            PlatformArg::Gce => p == Platform::Gce,
+            PlatformArg::Metal => p == Platform::Metal,
+        })
+    };
+    Platform::ALL.into_iter().filter(|&p| wanted(p)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_lists_are_ordered_and_all_means_every_one() {
+        use PlatformArg::*;
+        assert_eq!(
+            platforms(&[Metal, Qemu, Metal]),
+            [Platform::Qemu, Platform::Metal]
+        );
+        assert_eq!(platforms(&[Gce, All]), Platform::ALL);
+        assert_eq!(platforms(&[Gce]), [Platform::Gce]);
+    }
 }

@@ -10,7 +10,6 @@ use super::fetch::FetchArgs;
 use crate::context::{Build, Context, Target};
 use crate::error::bad_input;
 use crate::files::TempTree;
-use crate::profile::Platform;
 use crate::{fetch, resolve, rootfs};
 
 #[derive(Debug, clap::Args)]
@@ -69,10 +68,10 @@ pub fn run(args: Args) -> Result<()> {
     let lock = resolve::run(&ctx)?;
     fetch::run(&ctx, &lock)?;
     // The build's work folder sits beside DIR, so the tree is renamed into
-    // place at the end; the platform does not change the tree.
+    // place at the end; platforms do not change the tree.
     let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty());
     let target = Target {
-        platform: Platform::Qemu,
+        platforms: Vec::new(),
         out_dir: parent.map_or_else(|| PathBuf::from("."), PathBuf::from),
         epoch: crate::build::epoch_from_env()?,
     };

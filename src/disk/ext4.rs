@@ -20,7 +20,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use uuid::Uuid;
 
-use super::{PartInfo, components};
+use super::{OemFile, PartInfo, components};
 use crate::tools::ToolsTree;
 
 /// ext4 block size: mke2fs's default for anything but tiny filesystems;
@@ -108,10 +108,11 @@ pub fn stage_root(tree: &Path, dest: &Path, epoch: u64) -> Result<()> {
     set_epoch(dest, epoch)
 }
 
-/// Stages OEM from its files (folders 0755, files 0644, owned by root).
-pub fn stage_files(files: &[(String, Vec<u8>)], dest: &Path, epoch: u64) -> Result<()> {
+/// Stages OEM from its files (folders 0755, files with their modes, owned
+/// by root).
+pub fn stage_files(files: &[OemFile], dest: &Path, epoch: u64) -> Result<()> {
     let mut made = Vec::new();
-    for (path, data) in files {
+    for OemFile { path, data, mode } in files {
         let parts = components(path).with_context(|| format!("OEM file {path:?}"))?;
         let mut dir = dest.to_path_buf();
         for d in &parts[..parts.len() - 1] {
@@ -123,7 +124,7 @@ pub fn stage_files(files: &[(String, Vec<u8>)], dest: &Path, epoch: u64) -> Resu
         }
         let file = dir.join(parts[parts.len() - 1]);
         fs::write(&file, data).with_context(|| format!("writing {}", file.display()))?;
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o644))
+        fs::set_permissions(&file, fs::Permissions::from_mode(*mode))
             .with_context(|| format!("setting the mode of {}", file.display()))?;
         set_epoch(&file, epoch)?;
     }

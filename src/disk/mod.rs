@@ -38,7 +38,7 @@ pub use crate::partition::{
 pub use bios::{CORE_MODULES, CORE_PREFIX};
 pub use esp::{ESP_LABEL, Region, grubenv};
 pub use image::write_disk;
-pub use stage::{RAW_SUFFIX, run};
+pub use stage::{PlatformDisk, RAW_SUFFIX, run};
 
 /// Partition sizes (profile `[disk]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,7 @@ impl DiskSizes {
 }
 
 /// What USR-B holds in a fresh image (the profile's [disk] usr-b).
+pub use crate::platform::oem::OemFile;
 pub use crate::profile::UsrB;
 
 /// Everything the disk is made of.
@@ -92,8 +93,9 @@ pub struct DiskSpec {
     /// A root filesystem tree; everything but its `usr` goes onto ROOT
     /// (`usr` becomes an empty mount point).
     pub root_tree: PathBuf,
-    /// OEM files: path relative to the OEM filesystem's root, and content.
-    pub oem_files: Vec<(String, Vec<u8>)>,
+    /// OEM files: path relative to the OEM filesystem's root, content and
+    /// mode (`crate::platform::oem`).
+    pub oem_files: Vec<OemFile>,
     pub root_label: String,
     pub oem_label: String,
     /// SOURCE_DATE_EPOCH: every timestamp the stage writes.

@@ -2,11 +2,12 @@
 //! and its signature, manifest.json.sig (docs/signing.md describes every
 //! field and how to check it with openssl).
 //!
-//! The manifest names each output file (the disk image, the update
-//! payload of `crate::payload`) with its sha256 and size, the disk's
-//! GUID and every partition (place, identifiers, sha256), the /usr image's
-//! verity root hash and offset, the lock's digest, the kernel, the build
-//! time (SOURCE_DATE_EPOCH) and craton's version. It is JSON with sorted
+//! The manifest names each output file (each platform's files, the update
+//! payload of `crate::payload`, the SBOM) with its sha256 and size, each
+//! platform's disk (GUID, every partition's place, identifiers and
+//! sha256), the /usr image's verity root hash and offset, the GCE import
+//! settings, the lock's digest, the kernel, the build time
+//! (SOURCE_DATE_EPOCH) and craton's version. It is JSON with sorted
 //! keys and no whitespace variation, so the same build writes the same
 //! bytes. The signature is over those exact bytes.
 //!
@@ -27,7 +28,8 @@ use crate::context::Build;
 use crate::disk::DiskInfo;
 use crate::files::write_atomic;
 use crate::initrd::InitrdInfo;
-use crate::payload::PayloadFile;
+pub use crate::platform::outputs::{GCE_GUEST_OS_FEATURES, KIND_DISK_RAW, PlatformOutput};
+use crate::profile::Platform;
 use crate::sign::PrivateKey;
 use crate::usr::UsrImage;
 
@@ -45,6 +47,7 @@ pub struct Manifest {
     pub schema: u32,
     pub name: String,
     pub version: String,
+    /// The platforms built, in craton's order (qemu, gce, metal).
     pub platforms: Vec<String>,
     /// sha256 of the lock's canonical text (`Lock::digest`).
     pub lock_sha256: String,
@@ -56,8 +59,12 @@ pub struct Manifest {
     /// The signing key's id (`sign::PublicKey::id`), when signed.
     pub signing_key: Option<String>,
     pub outputs: Vec<Output>,
-    pub disk: Disk,
+    /// The disk of each platform (inside its output files).
+    pub disks: Vec<Disk>,
     pub usr: Usr,
+    /// How to import the gce output, when built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gce: Option<Gce>,
 }
 
 /// One file of the output folder.
@@ -66,20 +73,23 @@ pub struct Manifest {
 pub struct Output {
     /// The file's name in the output folder.
     pub file: String,
-    /// `disk-raw`: a raw disk image with the partitions of `disk`;
-    /// `usr-verity`: the /usr image of `usr` with its verity tree (the
-    /// update payload); `kernel` and `initrd`: what boots it.
+    /// What it is (docs/signing.md lists the kinds): a platform's disk
+    /// (`qcow2`, `gce-tar-gz`, `disk-raw`, `disk-raw-zst`), the update
+    /// payload (`usr-verity`, `kernel`, `initrd`) or the SBOM.
     pub kind: String,
+    /// The platform whose disk the file holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub size: u64,
     pub sha256: String,
 }
 
-/// The kind of a raw disk image output.
-pub const KIND_DISK_RAW: &str = "disk-raw";
-
+/// A platform's disk: the same partitions for every platform; the OEM
+/// partition's bytes and (gce) the disk's size differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Disk {
+    pub platform: String,
     /// The image's disk GUID (a machine's first boot replaces it).
     pub guid: String,
     pub size: u64,
@@ -112,6 +122,22 @@ pub struct Usr {
     pub total_size: u64,
 }
 
+/// The settings of `gcloud compute images create` for the gce output
+/// (docs/gce.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gce {
+    /// The tarball to upload and pass as `--source-uri`.
+    pub file: String,
+    /// `--guest-os-features`.
+    pub guest_os_features: Vec<String>,
+    /// `--architecture`.
+    pub architecture: String,
+}
+
+/// GCE's name of x86-64 (`gcloud compute images create --architecture`).
+pub const GCE_ARCHITECTURE: &str = "X86_64";
+
 /// The stage: hashes the outputs, writes manifest.json and, with a key,
 /// manifest.json.sig beside them; a signature left from an unsigned
 /// rebuild is removed. Returns the manifest's path.
@@ -119,65 +145,63 @@ pub fn run(
     b: &Build,
     usr: &UsrImage,
     initrd: &InitrdInfo,
-    disk: &DiskInfo,
-    payload: &[PayloadFile],
+    platforms: &[PlatformOutput],
+    others: &[(PathBuf, &'static str)],
     key: Option<&PrivateKey>,
 ) -> Result<PathBuf> {
-    let (image_sha, parts_sha) = hash_disk(&disk.path, disk)?;
-    let file_name = |p: &Path| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .with_context(|| format!("{} has no file name", p.display()))
-    };
     let profile = b.profile();
+    let output = |path: &Path, kind: &str, platform: Option<Platform>| -> Result<Output> {
+        let (sha256, _) = hash_ranges(path, &[])?;
+        Ok(Output {
+            file: file_name(path)?,
+            kind: kind.to_owned(),
+            platform: platform.map(|p| p.name().to_owned()),
+            size: std::fs::metadata(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len(),
+            sha256,
+        })
+    };
+    let mut outputs = Vec::new();
+    for p in platforms {
+        for f in &p.files {
+            outputs.push(output(&f.path, f.kind, Some(p.platform))?);
+        }
+    }
+    for (path, kind) in others {
+        outputs.push(output(path, kind, None)?);
+    }
+    let gce = platforms
+        .iter()
+        .find(|p| p.platform == Platform::Gce)
+        .and_then(|p| p.files.first())
+        .map(|f| -> Result<Gce> {
+            Ok(Gce {
+                file: file_name(&f.path)?,
+                guest_os_features: GCE_GUEST_OS_FEATURES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                architecture: GCE_ARCHITECTURE.to_owned(),
+            })
+        })
+        .transpose()?;
     let manifest = Manifest {
         schema: SCHEMA,
         name: profile.image.name.clone(),
         version: profile.image.version.clone(),
-        platforms: vec![b.platform.name().to_owned()],
+        platforms: platforms
+            .iter()
+            .map(|p| p.platform.name().to_owned())
+            .collect(),
         lock_sha256: b.lock.digest().to_hex(),
         kernel_version: initrd.kernel_version.clone(),
         source_date_epoch: b.epoch,
         build_time: crate::repo::date::rfc3339(b.epoch),
         craton_version: env!("CARGO_PKG_VERSION").to_owned(),
         signing_key: key.map(|k| k.public().id()).transpose()?,
-        outputs: std::iter::once(Ok(Output {
-            file: file_name(&disk.path)?,
-            kind: KIND_DISK_RAW.to_owned(),
-            size: disk.size,
-            sha256: image_sha,
-        }))
-        .chain(payload.iter().map(|p| {
-            let (sha256, _) = hash_ranges(&p.path, &[])?;
-            Ok(Output {
-                file: file_name(&p.path)?,
-                kind: p.kind.to_owned(),
-                size: std::fs::metadata(&p.path)
-                    .with_context(|| format!("reading {}", p.path.display()))?
-                    .len(),
-                sha256,
-            })
-        }))
-        .collect::<Result<_>>()?,
-        disk: Disk {
-            guid: disk.disk_guid.to_string(),
-            size: disk.size,
-            partitions: disk
-                .partitions
-                .iter()
-                .zip(parts_sha)
-                .map(|(p, sha256)| Partition {
-                    number: p.number,
-                    label: p.label.clone(),
-                    type_guid: p.type_guid.to_string(),
-                    partuuid: p.part_guid.to_string(),
-                    first_lba: p.first_lba,
-                    last_lba: p.last_lba,
-                    size: p.len(),
-                    sha256,
-                })
-                .collect(),
-        },
+        outputs,
+        disks: platforms.iter().map(|p| p.disk.clone()).collect(),
         usr: Usr {
             filesystem: usr.fs.name().to_owned(),
             root_hash: usr.verity.root_hash_hex(),
@@ -185,6 +209,7 @@ pub fn run(
             fs_size: usr.fs_size,
             total_size: usr.total_size,
         },
+        gce,
     };
     let bytes = manifest.to_bytes()?;
     let path = b.out_dir.join(MANIFEST_FILE);
@@ -226,16 +251,60 @@ impl Manifest {
     }
 }
 
-/// sha256 of the whole image and of each partition, in one read of the
-/// file (a sparse image reads its holes as zeros, quickly).
-pub fn hash_disk(path: &Path, disk: &DiskInfo) -> Result<(String, Vec<String>)> {
+/// A platform's disk for the manifest: its table and each partition's
+/// sha256 (a sparse image reads its holes as zeros, quickly).
+pub fn disk_of(platform: Platform, disk: &DiskInfo) -> Result<Disk> {
     let ranges: Vec<(u64, u64)> = disk
         .partitions
         .iter()
         .map(|p| (p.offset(), p.offset() + p.len()))
         .collect();
-    let (whole, parts) = hash_ranges(path, &ranges)?;
-    Ok((whole, parts))
+    let path = &disk.path;
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // One thread per partition: USR-A, USR-B and ROOT are most of it.
+    let sums = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(a, z)| {
+                let file = &file;
+                scope.spawn(move || hash_range(file, path, a, z))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(Disk {
+        platform: platform.name().to_owned(),
+        guid: disk.disk_guid.to_string(),
+        size: disk.size,
+        partitions: disk
+            .partitions
+            .iter()
+            .zip(sums)
+            .map(|(p, sha256)| Partition {
+                number: p.number,
+                label: p.label.clone(),
+                type_guid: p.type_guid.to_string(),
+                partuuid: p.part_guid.to_string(),
+                first_lba: p.first_lba,
+                last_lba: p.last_lba,
+                size: p.len(),
+                sha256,
+            })
+            .collect(),
+    })
+}
+
+/// A path's file name, for the manifest.
+fn file_name(p: &Path) -> Result<String> {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("{} has no file name", p.display()))
 }
 
 /// sha256 of the whole file and of each byte range in it: the whole file
@@ -317,11 +386,12 @@ mod tests {
             craton_version: "0".into(),
             signing_key: None,
             outputs: vec![],
-            disk: Disk {
+            disks: vec![Disk {
+                platform: "qemu".into(),
                 guid: "g".into(),
                 size: 1,
                 partitions: vec![],
-            },
+            }],
             usr: Usr {
                 filesystem: "erofs".into(),
                 root_hash: "ab".into(),
@@ -329,6 +399,7 @@ mod tests {
                 fs_size: 4096,
                 total_size: 8192,
             },
+            gce: None,
         };
         let bytes = m.to_bytes().unwrap();
         assert!(bytes.ends_with(b"}\n"));

@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{KIND_DISK_RAW, MANIFEST_FILE, Manifest, Output, SIGNATURE_FILE, hash_ranges};
+use super::{Disk, KIND_DISK_RAW, MANIFEST_FILE, Manifest, Output, SIGNATURE_FILE, hash_ranges};
 use crate::disk::SECTOR;
 use crate::partition::PartKind;
 use crate::partition::Slot;
@@ -103,16 +103,29 @@ fn check_output(r: &mut Report, dir: &Path, m: &Manifest, out: &Output) -> Resul
     r.check(size == out.size, format!("{name}: {size} bytes"), || {
         format!("{name}: {size} bytes, the manifest says {}", out.size)
     });
-    let disk = out.kind == KIND_DISK_RAW;
-    let ranges: Vec<(u64, u64)> = if disk {
-        m.disk
-            .partitions
+    // A raw disk's table and partitions are checked against its
+    // platform's disk.
+    let disk = if out.kind == KIND_DISK_RAW {
+        let found = m
+            .disks
+            .iter()
+            .find(|d| out.platform.as_deref() == Some(d.platform.as_str()));
+        if found.is_none() {
+            r.mismatches.push(format!(
+                "{name}: a raw disk of platform {:?}, which the manifest lists no disk of",
+                out.platform
+            ));
+        }
+        found
+    } else {
+        None
+    };
+    let ranges: Vec<(u64, u64)> = disk.map_or_else(Vec::new, |d| {
+        d.partitions
             .iter()
             .map(|p| (p.first_lba * SECTOR, (p.last_lba + 1) * SECTOR))
             .collect()
-    } else {
-        Vec::new()
-    };
+    });
     let (sha, parts) = hash_ranges(&path, &ranges)?;
     r.check(sha == out.sha256, format!("{name}: sha256 {sha}"), || {
         format!("{name}: sha256 {sha}, the manifest says {}", out.sha256)
@@ -120,11 +133,11 @@ fn check_output(r: &mut Report, dir: &Path, m: &Manifest, out: &Output) -> Resul
     if out.kind == KIND_USR {
         return check_verity(r, &path, 0, m, name);
     }
-    if !disk {
+    let Some(disk) = disk else {
         return Ok(());
-    }
-    check_table(r, &path, m);
-    for (p, got) in m.disk.partitions.iter().zip(parts) {
+    };
+    check_table(r, &path, disk);
+    for (p, got) in disk.partitions.iter().zip(parts) {
         r.check(
             got == p.sha256,
             format!("{name}: partition {} ({}) sha256", p.number, p.label),
@@ -136,11 +149,11 @@ fn check_output(r: &mut Report, dir: &Path, m: &Manifest, out: &Output) -> Resul
             },
         );
     }
-    check_usr_a(r, &path, m)
+    check_usr_a(r, &path, m, disk)
 }
 
 /// The image's GPT against the manifest's disk.
-fn check_table(r: &mut Report, path: &Path, m: &Manifest) {
+fn check_table(r: &mut Report, path: &Path, disk: &Disk) {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let (guid, entries) = match crate::inspect::read_gpt(path) {
         Ok(t) => t,
@@ -151,27 +164,22 @@ fn check_table(r: &mut Report, path: &Path, m: &Manifest) {
         }
     };
     r.check(
-        guid == m.disk.guid,
+        guid == disk.guid,
         format!("{name}: disk GUID {guid}"),
-        || {
-            format!(
-                "{name}: disk GUID {guid}, the manifest says {}",
-                m.disk.guid
-            )
-        },
+        || format!("{name}: disk GUID {guid}, the manifest says {}", disk.guid),
     );
     let used = entries.len();
     r.check(
-        used == m.disk.partitions.len(),
+        used == disk.partitions.len(),
         format!("{name}: {used} partitions"),
         || {
             format!(
                 "{name}: {used} partitions, the manifest lists {}",
-                m.disk.partitions.len()
+                disk.partitions.len()
             )
         },
     );
-    for want in &m.disk.partitions {
+    for want in &disk.partitions {
         let Some(got) = entries.iter().find(|p| p.number == want.number) else {
             r.mismatches.push(format!(
                 "{name}: no partition {} ({})",
@@ -207,10 +215,10 @@ fn check_table(r: &mut Report, path: &Path, m: &Manifest) {
 }
 
 /// USR-A's verity tree, recomputed.
-fn check_usr_a(r: &mut Report, path: &Path, m: &Manifest) -> Result<()> {
+fn check_usr_a(r: &mut Report, path: &Path, m: &Manifest, disk: &Disk) -> Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let label = PartKind::Usr(Slot::A).label();
-    let Some(part) = m.disk.partitions.iter().find(|p| p.label == label) else {
+    let Some(part) = disk.partitions.iter().find(|p| p.label == label) else {
         r.mismatches
             .push(format!("{name}: the manifest has no {label} partition"));
         return Ok(());

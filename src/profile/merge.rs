@@ -7,7 +7,7 @@
 //! by the later file, lists are appended (earlier file first),
 //! `[[repository]]` entries are appended, and `[[artifact]]`, `[[user]]` and
 //! `[[group]]` entries replace an earlier one of the same name in place
-//! (`[[file]]` entries: of the same path). Meaning is checked later, in
+//! (`[[file]]` and `[[platform.NAME.oem-file]]` entries: of the same path). Meaning is checked later, in
 //! `validate`; this module only rejects what it cannot merge.
 
 use std::collections::BTreeMap;
@@ -71,6 +71,8 @@ pub(super) struct Merged {
 pub(super) struct MergedPlatform {
     pub console: Option<Src<String>>,
     pub kernel_args: Vec<Src<String>>,
+    pub packages: Vec<Src<String>>,
+    pub oem_files: Vec<(FileId, Spanned<RawInlineFile>)>,
 }
 
 /// Reads `path` and everything it extends; returns the files and the merged
@@ -203,6 +205,11 @@ impl Merged {
             let m = self.platforms.entry(name).or_default();
             over(&mut m.console, id, platform.console);
             append(&mut m.kernel_args, id, platform.kernel_args);
+            append(&mut m.packages, id, platform.packages);
+            let oem = platform.oem_file.unwrap_or_default();
+            replace_by_key(files, id, &mut m.oem_files, oem, "oem-file", |f| {
+                f.path.as_ref()
+            })?;
         }
         if let Some(d) = raw.disk {
             over(&mut self.esp_mib, id, d.esp_mib);

@@ -333,7 +333,17 @@ pub struct Initrd {
 pub struct PlatformSettings {
     pub console: Option<String>,
     pub kernel_args: Vec<String>,
+    /// Packages only this platform needs: installed in every image of the
+    /// profile (one /usr serves every platform), their units run only on
+    /// this platform (`crate::platform::units`).
+    pub packages: Vec<String>,
+    /// Files of the OEM partition, at their paths under [`OEM_MOUNT`].
+    pub oem_files: Vec<InlineFile>,
 }
+
+/// Where the booted system mounts the OEM partition (read-only), as
+/// Container Linux did; `[[platform.NAME.oem-file]]` paths start with it.
+pub const OEM_MOUNT: &str = "/oem";
 
 /// [disk]: partition sizes (written `esp-mib` and so on) and what /usr is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,6 +443,35 @@ impl Profile {
     /// no kernel arguments) when the profile has none.
     pub fn platform(&self, platform: Platform) -> PlatformSettings {
         self.platforms.get(&platform).cloned().unwrap_or_default()
+    }
+
+    /// What the image installs: `[packages] include` and every platform's
+    /// packages, in that order, each once. The same for every platform
+    /// built, so one lock, one tree and one /usr serve them all.
+    pub fn image_packages(&self) -> Vec<String> {
+        let mut out = self.packages.include.clone();
+        for p in self.platforms.values() {
+            for name in &p.packages {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The packages that only some platforms list (not `[packages]
+    /// include`), with those platforms: their units get a condition.
+    pub fn platform_only_packages(&self) -> BTreeMap<String, Vec<Platform>> {
+        let mut out: BTreeMap<String, Vec<Platform>> = BTreeMap::new();
+        for (&platform, p) in &self.platforms {
+            for name in &p.packages {
+                if !self.packages.include.contains(name) {
+                    out.entry(name.clone()).or_default().push(platform);
+                }
+            }
+        }
+        out
     }
 }
 

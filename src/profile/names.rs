@@ -25,6 +25,28 @@ pub(crate) fn entry_name(s: &str) -> Rule {
     image_name(s)
 }
 
+/// A `[[platform.NAME.oem-file]]` path: absolute under the OEM mount,
+/// plain components, and not one of the files craton writes there itself.
+pub(super) fn oem_path(s: &str) -> Rule {
+    let mount = super::OEM_MOUNT;
+    let Some(rel) = s.strip_prefix(mount).and_then(|r| r.strip_prefix('/')) else {
+        return Err(format!("is not a path under {mount}/"));
+    };
+    if rel
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err("must not contain empty, `.` or `..` components".to_string());
+    }
+    if crate::platform::oem::GENERATED.contains(&rel) {
+        return Err(format!(
+            "is written by craton itself (the OEM partition's {})",
+            crate::platform::oem::GENERATED.join(" and ")
+        ));
+    }
+    Ok(())
+}
+
 /// IMAGE_VERSION in os-release(5): "0-9, a-z, `.`, `_` and `-`".
 pub(super) fn image_version(s: &str) -> Rule {
     let ok = s.starts_with(is_lower_alnum)

@@ -116,6 +116,8 @@ pub(super) struct RawInitrd {
 pub(super) struct RawPlatform {
     pub console: Option<Spanned<String>>,
     pub kernel_args: Option<List>,
+    pub packages: Option<List>,
+    pub oem_file: Option<Vec<Spanned<RawInlineFile>>>,
 }
 
 /// Sizes are [`Mib`] already: its `Deserialize` checks the range, so a zero

@@ -112,6 +112,17 @@ pub(super) fn inline_files(
     files: &Files,
     raws: &[(FileId, Spanned<RawInlineFile>)],
 ) -> Result<Vec<InlineFile>> {
+    files_of(files, raws, "[[file]]", image_path)
+}
+
+/// `[[file]]`-shaped entries (path, mode, content) under the table name
+/// `what`, their paths checked by `path_rule`.
+pub(super) fn files_of(
+    files: &Files,
+    raws: &[(FileId, Spanned<RawInlineFile>)],
+    what: &str,
+    path_rule: fn(&str) -> Result<(), String>,
+) -> Result<Vec<InlineFile>> {
     let mut out = Vec::new();
     for (file, raw) in raws {
         let header = At::of(*file, raw);
@@ -120,8 +131,8 @@ pub(super) fn inline_files(
             .path
             .clone()
             .map(|p| Src::from_spanned(*file, p))
-            .ok_or_else(|| files.err(header, "[[file]]: missing `path`"))?;
-        check(files, "[[file]] path", &path, image_path)?;
+            .ok_or_else(|| files.err(header, format!("{what}: missing `path`")))?;
+        check(files, &format!("{what} path"), &path, path_rule)?;
         let label = |key: &str| format!("file `{}`: {key}", path.value);
         let mode = match &r.mode {
             None => DEFAULT_FILE_MODE,

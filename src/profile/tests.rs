@@ -82,6 +82,44 @@ fn lists_are_appended_parent_first() {
     assert_eq!(p.platform(Platform::Qemu), *qemu);
 }
 
+#[test]
+fn platform_packages_join_the_image_and_oem_files_replace_by_path() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "base.toml",
+        &format!(
+            "{IMAGE}[packages]\ninclude = [\"systemd\", \"curl\"]\n\
+             [platform.gce]\npackages = [\"agent\", \"curl\"]\n\
+             [[platform.gce.oem-file]]\npath = \"/oem/run/a.conf\"\ncontent = \"1\"\n\
+             [[platform.gce.oem-file]]\npath = \"/oem/b\"\ncontent = \"b\"\n\
+             [platform.metal]\npackages = [\"agent\", \"ipmi\"]\n"
+        ),
+    );
+    write(
+        d.path(),
+        "child.toml",
+        "extends = [\"base.toml\"]\n[[platform.gce.oem-file]]\npath = \"/oem/run/a.conf\"\n\
+         mode = \"0600\"\ncontent = \"2\"\n",
+    );
+    let p = load(&d.path().join("child.toml")).unwrap();
+    assert_eq!(p.image_packages(), ["systemd", "curl", "agent", "ipmi"]);
+    let only = p.platform_only_packages();
+    assert_eq!(only["agent"], [Platform::Gce, Platform::Metal]);
+    assert_eq!(only["ipmi"], [Platform::Metal]);
+    assert!(!only.contains_key("curl"), "in [packages] include too");
+    let gce = p.platform(Platform::Gce);
+    let files: Vec<(&str, u32, &str)> = gce
+        .oem_files
+        .iter()
+        .map(|f| (f.path.as_str(), f.mode, f.content.as_str()))
+        .collect();
+    assert_eq!(
+        files,
+        [("/oem/run/a.conf", 0o600, "2"), ("/oem/b", 0o644, "b")]
+    );
+}
+
 fn artifact(name: &str, dest: &str) -> String {
     format!(
         "[[artifact]]\nname = \"{name}\"\nurl = \"https://example.org/{name}\"\n\

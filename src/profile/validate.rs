@@ -363,6 +363,13 @@ fn platform(files: &Files, name: Platform, p: &MergedPlatform) -> Result<Platfor
             &format!("[platform.{name}] kernel-args"),
             &p.kernel_args,
         )?,
+        packages: package_list(files, &format!("[platform.{name}] packages"), &p.packages)?,
+        oem_files: super::system::files_of(
+            files,
+            &p.oem_files,
+            &format!("[[platform.{name}.oem-file]]"),
+            names::oem_path,
+        )?,
     })
 }
 

@@ -103,8 +103,12 @@ pub fn run(b: &Build) -> Result<RootfsTree> {
     stamps::write(tree.path(), b.epoch)?;
     signal::check()?;
     layout::make_immutable(tree.path())?;
-    // The A/B confirmation and ROOT's growth (all under /usr).
-    for (path, text, mode) in crate::boot::units::image_files() {
+    // The A/B confirmation, ROOT's growth and the OEM partition's /run
+    // files (all under /usr).
+    let files = crate::boot::units::image_files()
+        .into_iter()
+        .chain(crate::platform::units::image_files());
+    for (path, text, mode) in files {
         crate::files::tree::write_file(tree.path(), &path, text.as_bytes(), mode)?;
     }
     // Everything is in /usr now: no private key may be among it.

@@ -49,6 +49,22 @@ rootpart=$(lsblk -ndo PARTUUID "$rootdev")
 touch /var/craton-write-test || fail "/ is not writable"
 part=$(lsblk -bndo SIZE "$rootdev")
 fsbytes=$(df -B1 --output=size / | tail -n 1 | tr -d ' ')
+# The platform: named by the OEM partition's GRUB snippet, which is on
+# the booted disk and mounted read-only at /oem; its own package's units
+# run there alone, and timesyncd asks gce's metadata server.
+platform=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^craton.platform=//p')
+set -- $(findmnt -no SOURCE,OPTIONS /oem)
+[ -n "$1" ] || fail "/oem is not mounted"
+case ",$2," in *,ro,*) ;; *) fail "/oem options $2" ;; esac
+[ "$(lsblk -ndo PARTLABEL "$1")" = OEM ] && [ "$(lsblk -ndo PKNAME "$1")" = "$usrdisk" ] || fail "/oem is $1, not OEM on $usrdisk"
+oem=$(sed -n 's/^ID=//p' /oem/oem-release)
+[ "$oem" = "$platform" ] || fail "/oem/oem-release says $oem, the command line $platform"
+agent=$(systemctl show -p ConditionResult --value google-guest-agent.service)
+ntp=$(timedatectl show-timesync -p SystemNTPServers --value)
+case $platform in
+gce) [ "$agent" = yes ] && [ "$ntp" = metadata.google.internal ] || fail "gce: agent condition '$agent', NTP '$ntp'" ;;
+*) [ "$agent" = no ] && [ -z "$ntp" ] || fail "$platform: agent condition '$agent', NTP '$ntp'" ;;
+esac
 slot=$(tr ' ' '\n' </proc/cmdline | grep '^craton.slot=' | cut -d= -f2)
 [ "$slot" = a ] || fail "craton.slot=$slot"
 # craton-mark-good (Type=simple) confirms the slot after the boot's
@@ -169,7 +185,7 @@ ctr=$(docker run --rm craton-busybox:test busybox sh -c 'busybox cat /sys/class/
 ctrmtu=$(echo "$ctr" | head -n 1)
 ctraddr=$(echo "$ctr" | awk '$1 == "inet" {{print $2}}')
 docker=ran
-echo "{MARKER} uptime=running:$t_running,docker:$t_docker,containers:$t_containers,done:$(up) docker=$docker docker_at_boot=$atboot ssh_at_boot=$sshatboot flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state slot=$slot usr=/dev/mapper/usr:$usrfs:verified:$usrpart disk_id=$diskid root=$rootdev root_partuuid=$rootpart root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
+echo "{MARKER} uptime=running:$t_running,docker:$t_docker,containers:$t_containers,done:$(up) docker=$docker docker_at_boot=$atboot ssh_at_boot=$sshatboot flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state platform=$platform oem=$oem agent=$agent ntp=$ntp slot=$slot usr=/dev/mapper/usr:$usrfs:verified:$usrpart disk_id=$diskid root=$rootdev root_partuuid=$rootpart root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
 # A boot that a test logs in to over ssh stays up until it is done.
 if [ -e /run/credentials/@system/{WAIT_SSH_CREDENTIAL} ]; then
     for i in $(seq 600); do [ -e /run/craton-ssh-done ] && break; sleep 1; done

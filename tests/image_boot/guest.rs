@@ -313,8 +313,19 @@ pub(crate) fn boot_inputs(
     key: &str,
     extra: &[(&str, &[u8])],
 ) -> (PathBuf, tempfile::TempDir, Vec<String>) {
+    boot_inputs_from(b, &b.image, name, key, extra)
+}
+
+/// [`boot_inputs`] for a copy of `image` (another platform's disk).
+pub(crate) fn boot_inputs_from(
+    b: &Built,
+    image: &Path,
+    name: &str,
+    key: &str,
+    extra: &[(&str, &[u8])],
+) -> (PathBuf, tempfile::TempDir, Vec<String>) {
     let disk = b.dir.join(name);
-    copy_sparse(&b.image, &disk);
+    copy_sparse(image, &disk);
     grow(&disk);
     let dir = tempfile::tempdir().unwrap();
     let mut creds = credential_files(dir.path(), &check_script(key), key, extra);

@@ -1,5 +1,5 @@
-//! Issue #4's and #9's acceptance: `craton build` makes the container
-//! host's disk image once (tests/container-host-test.toml: the real trixie
+//! Issue #4's and #9's acceptance: `craton build --platform all` makes the
+//! container host's disk images once (tests/container-host-test.toml: the real trixie
 //! packages, with the stand-ins for rkt and flannel that its header
 //! describes); offline.rs checks it without booting (sgdisk, fsck.fat,
 //! e2fsck, veritysetup; no SSH host key or private key in USR-A's erofs),
@@ -23,7 +23,8 @@
 //! 2. OVMF with Secure Boot enforced (Debian's signed shim, GRUB and
 //!    kernel), the same disk booted again: no reboot, the same checks, the
 //!    same identity and disk identifiers.
-//! 3. A second copy under OVMF without Secure Boot, flannel configured
+//! 3. A copy of the gce disk under OVMF without Secure Boot (GCE boots
+//!    UEFI), flannel configured
 //!    (/run/flannel/options.env by the tmpfiles.extra credential): the same
 //!    checks, docker's bridge and containers on the stand-in flanneld's
 //!    lease; then `ssh -p PORT root@127.0.0.1 docker run` with a key made
@@ -34,6 +35,10 @@
 //! 4. A copy with one byte of USR-A's filesystem flipped: the boot stops
 //!    at /usr in seconds (dm-verity reports the corrupt block, the
 //!    veritysetup unit and the /usr mount fail, the check never runs).
+//!
+//! Boots 1, 2 and 4 use the metal raw image, boot 3 the gce tarball's
+//! disk.raw (unpacked with GNU tar, as Google's import does); the OEM
+//! partition of each names its platform (the check's `platform=`).
 //!
 //! Boots are serialised (two cores) and each has a bounded timeout; the
 //! serial logs stay in cargo's test folder and their tail is in every
@@ -79,7 +84,10 @@ const EPOCH: &str = "1764288000";
 /// The image, built once per test binary.
 struct Built {
     dir: PathBuf,
+    /// The metal output, `<name>-metal.raw`.
     image: PathBuf,
+    /// disk.raw from the gce output's tarball.
+    gce_raw: PathBuf,
     root_hash: String,
     hash_offset: u64,
     usr_a_partuuid: String,
@@ -129,7 +137,13 @@ fn built() -> &'static Built {
             .unwrap();
         assert!(made.status.success(), "{made:?}");
         let out = Command::new(env!("CARGO_BIN_EXE_craton"))
-            .args(["build", "tests/container-host-test.toml", "--lock"])
+            .args([
+                "build",
+                "tests/container-host-test.toml",
+                "--platform",
+                "all",
+                "--lock",
+            ])
             .arg(dir.join("test.lock"))
             .arg("--key")
             .arg(keys.join("craton.key.pem"))
@@ -148,15 +162,28 @@ fn built() -> &'static Built {
         );
         eprintln!("craton build:\n{stdout}");
         let usr_total = usr_total(&stdout);
+        let out_dir = dir.join("out");
+        // The gce disk as Google's import unpacks it: GNU tar, sparse.
+        let gce_dir = dir.join("gce");
+        fs::create_dir_all(&gce_dir).unwrap();
+        let st = Command::new("tar")
+            .arg("-xSzf")
+            .arg(out_dir.join("container-host-test-gce.tar.gz"))
+            .arg("-C")
+            .arg(&gce_dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "tar -xSzf the gce tarball");
         Built {
-            image: PathBuf::from(field(&stdout, "image:")),
+            image: out_dir.join("container-host-test-metal.raw"),
+            gce_raw: gce_dir.join("disk.raw"),
             root_hash: field(&stdout, "root hash:").to_owned(),
             hash_offset: field(&stdout, "hash offset:").parse().unwrap(),
             usr_a_partuuid: field(&stdout, "USR-A:")
                 .trim_start_matches("PARTUUID=")
                 .to_owned(),
             usr_total,
-            out_dir: dir.join("out"),
+            out_dir,
             public_key: keys.join("craton.pub.pem"),
             dir,
         }
@@ -302,7 +329,7 @@ fn bad_input_writes_nothing() {
         2,
         "error: invalid value 'azure' for '--platform <PLATFORM>'",
     )
-    .fails(2, "[possible values: qemu, gce, metal]");
+    .fails(2, "[possible values: qemu, gce, metal, all]");
     assert!(!out.exists());
     // The production profile's rkt and flannel come from GitHub, which this
     // machine cannot reach: the build stops at the fetch, names them, and
@@ -380,6 +407,18 @@ fn image_boots_with_seabios_and_ovmf() {
     );
     for booted in [&first, &sb] {
         booted.assert_network(false);
+        // The metal disk: its OEM partition named the platform, the gce
+        // agent's units stayed off, timesyncd kept Debian's servers.
+        assert_eq!(
+            (
+                booted.get("platform="),
+                booted.get("oem="),
+                booted.get("agent=")
+            ),
+            ("metal", "metal", "no"),
+            "{}",
+            booted.line
+        );
     }
     // The disk's first boot gave it identifiers of its own and rebooted
     // once; the next boot kept them.
@@ -426,13 +465,14 @@ fn image_boots_with_seabios_and_ovmf() {
     let public = fs::read_to_string(private.with_extension("pub")).unwrap();
     let flannel = flannel_options_credential();
     let extra: [(&str, &[u8]); 2] = [("tmpfiles.extra", &flannel), (WAIT_SSH_CREDENTIAL, b"1")];
-    let (other, _other_dir, mut other_creds) = boot_inputs(b, "other.raw", public.trim(), &extra);
+    let (other, _other_dir, mut other_creds) =
+        boot_inputs_from(b, &b.gce_raw, "other.raw", public.trim(), &extra);
     // A third, untouched copy rides along ahead of it on the bus (so the
     // booted disk is /dev/vdb): on this first boot both disks carry the
     // image's identifiers, and only GRUB's claim tells the initrd which
     // one to give its own. The twin must come out bit for bit as it went in.
     let twin = b.dir.join("twin.raw");
-    copy_sparse(&b.image, &twin);
+    copy_sparse(&b.gce_raw, &twin);
     grow(&twin);
     other_creds.extend(["--disk".to_owned(), twin.display().to_string()]);
     let port = free_port();
@@ -462,6 +502,25 @@ fn image_boots_with_seabios_and_ovmf() {
     );
     eprintln!("ssh -p {port} root@127.0.0.1 docker run: {SSH_CONTAINER_SAYS}");
     second.assert_network(true);
+    // The gce disk from the tarball, booted GCE-like (UEFI): its OEM
+    // partition's console and platform, the agent's condition held, and
+    // timesyncd asks the metadata server.
+    assert_eq!(
+        (
+            second.get("platform="),
+            second.get("oem="),
+            second.get("agent="),
+            second.get("ntp=")
+        ),
+        ("gce", "gce", "yes", "metadata.google.internal"),
+        "{}",
+        second.line
+    );
+    assert!(
+        second.serial.contains("console=ttyS0,38400n8"),
+        "the gce console: {}",
+        tail(&second.serial)
+    );
     assert!(
         second.serial.contains("secureboot: Secure boot disabled"),
         "the second copy booted under OVMF without Secure Boot: {}",
@@ -482,7 +541,7 @@ fn image_boots_with_seabios_and_ovmf() {
         "two machines, one disk GUID"
     );
     assert!(
-        untouched_copy(&b.image, &twin),
+        untouched_copy(&b.gce_raw, &twin),
         "the twin disk attached beside the booted one was written"
     );
     assert_ne!(first.identity.0, second.identity.0, "the same SSH host key");

@@ -25,7 +25,7 @@ fn image_passes_offline_checks() {
     );
     assert!(allocated < meta.len() / 2, "the image is not sparse");
     let name = b.image.file_name().unwrap().to_string_lossy();
-    assert_eq!(name, "container-host-test.raw");
+    assert_eq!(name, "container-host-test-metal.raw");
 
     let verify = Command::new("sgdisk")
         .arg("-v")
@@ -216,6 +216,8 @@ fn usr_b_copy_fills_slot_b() {
             &profile.to_string_lossy(),
             "--lock",
             &dir.path().join("copy.lock").to_string_lossy(),
+            "--platform",
+            "metal",
             "--out",
             &out.to_string_lossy(),
             "--json",
@@ -240,8 +242,18 @@ fn usr_b_copy_fills_slot_b() {
         run.stderr().contains(&format!("root hash {root_hash}")),
         "the log does not name {root_hash}"
     );
-    let image = out.join("usr-b-copy.raw");
-    assert_eq!(facts["image"].as_str(), Some(image.to_str().unwrap()));
+    let image = out.join("usr-b-copy-metal.raw");
+    let files: Vec<(&str, &str)> = facts["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    assert!(
+        files.contains(&(image.to_str().unwrap(), "disk-raw")),
+        "{files:?}"
+    );
+    assert_eq!(facts["platforms"], serde_json::json!(["metal"]));
     let stages: Vec<&str> = facts["stages"]
         .as_array()
         .unwrap()
@@ -252,7 +264,7 @@ fn usr_b_copy_fills_slot_b() {
         stages,
         [
             "profile", "resolve", "fetch", "tools", "rootfs", "keys", "usr", "initrd", "boot",
-            "disk", "payload", "manifest"
+            "disk", "outputs", "payload", "sbom", "manifest"
         ]
     );
     let total = facts["usr_total_size"].as_u64().unwrap();

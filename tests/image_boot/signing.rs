@@ -50,8 +50,17 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
     assert_eq!(m["name"], "container-host-test");
     assert_eq!(m["build_time"], "2025-11-28T00:00:00Z");
     assert_eq!(m["source_date_epoch"], EPOCH.parse::<u64>().unwrap());
-    let out = &m["outputs"][0];
-    assert_eq!(out["file"].as_str(), b.image.file_name().unwrap().to_str());
+    let image_name = b.image.file_name().unwrap().to_str().unwrap();
+    let out = m["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["file"] == image_name)
+        .unwrap_or_else(|| panic!("no {image_name} in {m}"));
+    assert_eq!(
+        (out["kind"].as_str(), out["platform"].as_str()),
+        (Some("disk-raw"), Some("metal"))
+    );
     let sum = Command::new("sha256sum").arg(&b.image).output().unwrap();
     assert_eq!(
         out["sha256"].as_str().unwrap(),
@@ -65,13 +74,77 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
     assert_eq!(m["usr"]["root_hash"].as_str(), Some(b.root_hash.as_str()));
     assert_eq!(m["usr"]["hash_offset"], b.hash_offset);
     let ids = gpt_ids(&b.image);
-    assert_eq!(m["disk"]["guid"].as_str(), Some(ids.disk.as_str()));
-    let parts = m["disk"]["partitions"].as_array().unwrap();
+    let disks = m["disks"].as_array().unwrap();
+    let platforms: Vec<&str> = disks
+        .iter()
+        .map(|d| d["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["qemu", "gce", "metal"]);
+    assert_eq!(m["platforms"], serde_json::json!(["qemu", "gce", "metal"]));
+    let metal = &disks[2];
+    assert_eq!(metal["guid"].as_str(), Some(ids.disk.as_str()));
+    let parts = metal["partitions"].as_array().unwrap();
     assert_eq!(parts.len(), 6);
     for (p, uuid) in parts.iter().zip(&ids.parts) {
         assert_eq!(p["partuuid"].as_str(), Some(uuid.as_str()), "{p}");
     }
     assert_eq!(parts[2]["label"], "USR-A");
+    // The platforms' disks differ in the OEM partition alone, and the gce
+    // disk is a whole number of GiB; gcloud's settings are in the manifest.
+    for d in disks {
+        for (n, (p, q)) in d["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(parts)
+            .enumerate()
+        {
+            if p["label"] == "OEM" {
+                assert_eq!(p["first_lba"], q["first_lba"]);
+            } else {
+                assert_eq!(p, q, "partition {} of the {} disk", n + 1, d["platform"]);
+            }
+        }
+    }
+    let oem_sums: std::collections::BTreeSet<&str> = disks
+        .iter()
+        .map(|d| d["partitions"][4]["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(oem_sums.len(), 3, "three platforms, three OEM partitions");
+    assert_eq!(
+        disks[1]["size"].as_u64().unwrap() % (1 << 30),
+        0,
+        "{}",
+        disks[1]
+    );
+    assert_eq!(
+        fs::metadata(&b.gce_raw).unwrap().len(),
+        disks[1]["size"].as_u64().unwrap()
+    );
+    // Google's import precheck reads boot.img's "GRUB" string and the MBR
+    // signature of disk.raw.
+    let mut mbr = [0u8; 512];
+    fs::File::open(&b.gce_raw)
+        .unwrap()
+        .read_exact_at(&mut mbr, 0)
+        .unwrap();
+    assert!(mbr.windows(4).any(|w| w == b"GRUB"), "no GRUB in the MBR");
+    assert_eq!(mbr[510..], [0x55, 0xAA]);
+    // The tarball holds disk.raw alone, as GNU tar lists it.
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(b.out_dir.join("container-host-test-gce.tar.gz"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&listed), "disk.raw\n");
+    assert_eq!(
+        m["gce"],
+        serde_json::json!({
+            "file": "container-host-test-gce.tar.gz",
+            "guest_os_features": ["UEFI_COMPATIBLE", "VIRTIO_SCSI_MULTIQUEUE", "GVNIC"],
+            "architecture": "X86_64"
+        })
+    );
 
     // The update payload: USR-A's /usr image with its tree, and slot A's
     // kernel and initrd, byte for byte, each with its digest.
@@ -84,12 +157,17 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
     assert_eq!(
         kinds,
         [
-            ("container-host-test.raw", "disk-raw"),
+            ("container-host-test-qemu.qcow2", "qcow2"),
+            ("container-host-test-gce.tar.gz", "gce-tar-gz"),
+            ("container-host-test-metal.raw", "disk-raw"),
+            ("container-host-test-metal.raw.zst", "disk-raw-zst"),
             ("container-host-test-usr.img", "usr-verity"),
             ("container-host-test-vmlinuz", "kernel"),
             ("container-host-test-initrd", "initrd"),
+            ("sbom.spdx.json", "sbom-spdx-json"),
         ]
     );
+    check_sbom(b);
     let payload_usr = fs::read(b.out_dir.join("container-host-test-usr.img")).unwrap();
     assert_eq!(payload_usr.len() as u64, b.usr_total);
     let mut in_image = vec![0u8; payload_usr.len()];
@@ -111,7 +189,7 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
 
     // craton inspect reads the same facts from the image itself.
     let seen = inspect_json(&b.image);
-    assert_eq!(seen["disk_guid"], m["disk"]["guid"]);
+    assert_eq!(seen["disk_guid"], metal["guid"]);
     assert_eq!(seen["grubenv"]["DISK_ID"], "image");
     let a = &seen["slots"][0];
     assert_eq!(
@@ -149,6 +227,14 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
         "container-host-test-initrd",
     ] {
         fs::copy(b.out_dir.join(name), copy.join(name)).unwrap();
+    }
+    // The other platforms' files stay as they are: linked, not copied.
+    for name in [
+        "container-host-test-qemu.qcow2",
+        "container-host-test-gce.tar.gz",
+        "container-host-test-metal.raw.zst",
+    ] {
+        fs::hard_link(b.out_dir.join(name), copy.join(name)).unwrap();
     }
     let image = copy.join(b.image.file_name().unwrap());
     copy_sparse(&b.image, &image);
@@ -271,4 +357,98 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
     let bad = verify(&copy.join("nothing"), &b.public_key, false);
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
     fs::remove_dir_all(&copy).unwrap();
+}
+
+/// sbom.spdx.json: SPDX 2.3, every .deb of the lock (image, initrd, tools)
+/// and every artifact with its sha256, the image CONTAINS its packages, no
+/// mirror host; and the SPDX project's validator accepts it (.ci/run
+/// installs pyspdxtools; elsewhere the check says it was skipped).
+fn check_sbom(b: &Built) {
+    let path = b.out_dir.join("sbom.spdx.json");
+    let doc: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    assert_eq!(doc["dataLicense"], "CC0-1.0");
+    let lock = craton::lock::Lock::read(&b.dir.join("test.lock")).unwrap();
+    let packages = doc["packages"].as_array().unwrap();
+    let by_sum = |sha: &str| {
+        packages.iter().find(|p| {
+            p["checksums"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["checksumValue"] == sha))
+        })
+    };
+    let relationships = doc["relationships"].as_array().unwrap();
+    let contains = |from: &str, to: &serde_json::Value| {
+        relationships.iter().any(|r| {
+            r["spdxElementId"] == from
+                && r["relationshipType"] == "CONTAINS"
+                && r["relatedSpdxElement"] == *to
+        })
+    };
+    for (set, from) in [
+        (&lock.packages, "SPDXRef-image"),
+        (&lock.initrd, "SPDXRef-initrd"),
+        (&lock.tools, "SPDXRef-tools"),
+    ] {
+        for p in set {
+            let found = by_sum(&p.sha256.to_hex())
+                .unwrap_or_else(|| panic!("{} {} is not in the SBOM", p.name, p.version));
+            assert_eq!(
+                (found["name"].as_str(), found["versionInfo"].as_str()),
+                (Some(p.name.as_str()), Some(p.version.as_str()))
+            );
+            assert_eq!(found["packageFileName"].as_str(), Some(p.filename.as_str()));
+            assert!(
+                found["supplier"].as_str().is_some_and(|s| !s.is_empty()),
+                "{found}"
+            );
+            assert!(
+                contains(from, &found["SPDXID"]),
+                "{from} CONTAINS {}",
+                p.name
+            );
+        }
+    }
+    for a in &lock.artifacts {
+        let found = by_sum(&a.sha256.to_hex())
+            .unwrap_or_else(|| panic!("artifact {} is not in the SBOM", a.name));
+        assert!(contains("SPDXRef-image", &found["SPDXID"]), "{}", a.name);
+    }
+    // The kernel's license comes from its machine-readable copyright file.
+    let kernel = packages
+        .iter()
+        .find(|p| {
+            p["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("linux-image-") && n != "linux-image-amd64")
+        })
+        .unwrap();
+    assert!(
+        kernel["licenseDeclared"]
+            .as_str()
+            .is_some_and(|l| l.contains("GPL-2.0")),
+        "{kernel}"
+    );
+    let text = fs::read_to_string(&path).unwrap();
+    // Pool paths are bare: no URL leads to a mirror's pool.
+    for line in text.lines().filter(|l| l.contains("pool/")) {
+        assert!(!line.contains("://"), "a mirror in the SBOM: {line}");
+    }
+    let validator = std::env::var_os("CRATON_PYSPDXTOOLS")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(Path::new("/var/tmp/spdxvenv/bin/pyspdxtools").to_path_buf()))
+        .filter(|p| p.is_file());
+    match validator {
+        Some(v) => {
+            let out = Command::new(&v).arg("-i").arg(&path).output().unwrap();
+            assert!(out.status.success(), "pyspdxtools: {out:?}");
+            eprintln!("pyspdxtools accepts {}", path.display());
+        }
+        None => {
+            assert!(std::env::var_os("CRATON_PYSPDXTOOLS").is_none());
+            eprintln!(
+                "note: pyspdxtools is not installed (.ci/run installs it); the SBOM was not validated"
+            );
+        }
+    }
 }

@@ -4,8 +4,10 @@
 //! and grubx64.efi, OVMF, TCG. Each slot folder holds trixie's kernel and a
 //! slot.cfg with that slot's own values; a boot ends when the kernel prints
 //! its command line, which shows the slot GRUB chose and that slot.cfg's
-//! variables reached the kernel. The environment block is read back with
-//! mtools after each boot.
+//! variables reached the kernel, and that GRUB read the qemu platform's
+//! snippet from the disk's ext4 OEM partition (its console, craton.platform
+//! and arguments, and /oem's mount). The environment block is read back
+//! with mtools after each boot.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,8 +62,14 @@ fn crc32(data: &[u8]) -> u32 {
 
 /// A disk with a protective MBR and a GPT holding one ESP (UEFI spec 2.10
 /// section 5.3), primary and backup.
+/// OEM (partition 5): ext4 with the qemu platform's GRUB snippet, after
+/// the three small entries.
+const OEM_FIRST: u64 = ESP_START + ESP_SECTORS + 64;
+const OEM_SECTORS: u64 = 4096;
+const OEM_PARTUUID: &str = "DDDDDDDD-1111-4222-8333-444444444444";
+
 fn write_gpt(disk: &Path) {
-    let total = ESP_START + ESP_SECTORS + 2048;
+    let total = OEM_FIRST + OEM_SECTORS + 2048;
     let last = total - 1;
     let mut img = vec![0u8; (34 * SECTOR) as usize];
     // Protective MBR: one 0xEE partition over the disk.
@@ -89,6 +97,16 @@ fn write_gpt(disk: &Path) {
         e[16..32].copy_from_slice(&guid_bytes(uuid));
         e[32..40].copy_from_slice(&first.to_le_bytes());
         e[40..48].copy_from_slice(&(first + 7).to_le_bytes());
+    }
+    {
+        let e = &mut entries[4 * 128..5 * 128];
+        e[..16].copy_from_slice(&guid_bytes(LINUX_TYPE));
+        e[16..32].copy_from_slice(&guid_bytes(OEM_PARTUUID));
+        e[32..40].copy_from_slice(&OEM_FIRST.to_le_bytes());
+        e[40..48].copy_from_slice(&(OEM_FIRST + OEM_SECTORS - 1).to_le_bytes());
+        for (i, u) in "OEM".encode_utf16().enumerate() {
+            e[56 + 2 * i..58 + 2 * i].copy_from_slice(&u.to_le_bytes());
+        }
     }
     let header = |current: u64, backup: u64, entries_lba: u64| {
         let mut h = vec![0u8; 92];
@@ -226,9 +244,42 @@ fn make_disk(dir: &Path) -> PathBuf {
     );
     let cfg = grub_cfg(&BootConfig {
         timeout_secs: 0,
-        console: Some("ttyS0,115200n8".into()),
         kernel_args: vec!["panic=-1".into()],
     });
+    // The qemu platform's OEM partition, made as the disk stage makes it
+    // (ext4 from the tools tree): GRUB reads its snippet from this disk.
+    let oem = dir.join("oem");
+    std::fs::create_dir(&oem).unwrap();
+    let settings = craton::profile::PlatformSettings {
+        console: Some("ttyS0,115200n8".into()),
+        kernel_args: vec!["oem.arg=1".into()],
+        ..Default::default()
+    };
+    for f in craton::platform::oem::files(craton::profile::Platform::Qemu, &settings) {
+        std::fs::write(oem.join(&f.path), &f.data).unwrap();
+    }
+    tools
+        .cmd("mke2fs")
+        .unwrap()
+        .env("MKE2FS_CONFIG", tools.path("etc/mke2fs.conf"))
+        .args([
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-O",
+            "^has_journal",
+            "-b",
+            "1024",
+            "-E",
+        ])
+        .arg(format!("offset={}", OEM_FIRST * SECTOR))
+        .arg("-d")
+        .arg(&oem)
+        .arg(&disk)
+        .arg((OEM_SECTORS / 2).to_string())
+        .run()
+        .unwrap();
     put_bytes(&tools, &disk, cfg.as_bytes(), "/EFI/debian/grub.cfg");
     put_bytes(&tools, &disk, cfg.as_bytes(), "/grub/grub.cfg");
     let env = encode_grubenv(&initial_grubenv_vars(true)).unwrap();
@@ -307,8 +358,10 @@ fn assert_booted(line: &str, slot: Slot) {
         "root=PARTUUID=cccccccc-1111-4222-8333-444444444444".to_owned(),
         "mount.usrfstype=erofs".to_owned(),
         "systemd.verity_usr_options=hash-offset=4096".to_owned(),
-        "console=ttyS0,115200n8".to_owned(),
-        "panic=-1".to_owned(),
+        // From the OEM partition's snippet, after the ESP's own arguments,
+        // split into words; /oem is that partition of this disk.
+        "panic=-1 console=ttyS0,115200n8 craton.platform=qemu oem.arg=1".to_owned(),
+        "systemd.mount-extra=PARTUUID=dddddddd-1111-4222-8333-444444444444:/oem:ext4:ro,nosuid,nodev,noexec,nofail".to_owned(),
     ] {
         assert!(line.contains(&want), "{want} not in {line}");
     }

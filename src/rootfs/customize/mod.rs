@@ -9,7 +9,8 @@
 //!  3. inline `[[file]]`s;
 //!  4. users and groups: a sysusers.d fragment, applied to /etc now;
 //!  5. units: enable, disable, mask, and default.target, as
-//!     `systemctl --root` would;
+//!     `systemctl --root` would; then the units of packages only some
+//!     platforms list get their platform condition (`crate::platform`);
 //!  6. identity: host name, an empty machine-id, os-release, root locked.
 //!
 //! It runs no command and needs no chroot: the tree is only files here.
@@ -33,6 +34,7 @@ mod users;
 
 pub use identity::{OS_RELEASE, ROOT_LOCKED};
 pub use secrets::refuse_private_keys;
+pub use units::UNIT_VENDOR_DIR;
 pub use users::{SYSTEM_ID_MAX, SYSTEM_ID_MIN, SYSUSERS_FRAGMENT};
 
 /// Applies `profile` to the configured `tree`. `build_id` becomes
@@ -51,6 +53,8 @@ pub fn customize(tree: &Path, profile: &Profile, cache: &Cache, build_id: &str) 
     users::apply(tree, &profile.users, &profile.groups).with_context(|| step("users"))?;
     units::apply(tree, &profile.units, &profile.system.default_target)
         .with_context(|| step("units"))?;
+    crate::platform::units::condition(tree, &profile.platform_only_packages())
+        .with_context(|| step("platform units"))?;
     identity::apply(tree, profile, build_id).with_context(|| step("identity"))?;
     Ok(())
 }
@@ -126,8 +130,27 @@ mod tests {
             std::os::unix::fs::symlink(target, tree.join(l)).unwrap();
         }
 
+        // gce's agent, as dpkg lists its files (the unit in the tree).
+        fs::write(
+            units.join("google-guest-agent.service"),
+            "[Install]\nWantedBy=multi-user.target\n",
+        )
+        .unwrap();
+        let info = tree.join("var/lib/dpkg/info");
+        fs::create_dir_all(&info).unwrap();
+        fs::write(
+            info.join("google-guest-agent.list"),
+            "/usr/lib/systemd/system/google-guest-agent.service\n/usr/bin/google_guest_agent\n",
+        )
+        .unwrap();
+
         customize(&tree, &profile, &cache, "test-build").unwrap();
         let read = |p: &str| fs::read_to_string(tree.join(p)).unwrap();
+        // Only on gce: the platform package's unit has the condition.
+        assert!(
+            read("usr/lib/systemd/system/google-guest-agent.service.d/50-craton-platform.conf")
+                .contains("ConditionKernelCommandLine=|craton.platform=gce\n")
+        );
         assert!(read("usr/bin/rkt").contains("stand-in"));
         assert!(read("usr/lib/systemd/system/flanneld.service").contains("Type=notify"));
         assert!(read("usr/lib/systemd/network/80-craton-dhcp.network").contains("DHCP=yes"));
