@@ -1,5 +1,6 @@
-//! `craton inspect IMAGE`: what a raw disk image holds, read from the file
-//! without mounting or running anything: the GPT, the A/B state in the
+//! `craton inspect IMAGE`: what a disk image (raw, or the virtual disk of
+//! a qcow2 through `crate::qcow2`) holds, read from the file without
+//! mounting or running anything: the GPT, the A/B state in the
 //! ESP's GRUB environment block (ORDER, OK and TRY per slot, DISK_ID), and
 //! for each slot its slot.cfg (version, /usr filesystem, verity root hash
 //! and offset) and its kernel's version (from the bzImage header). It works
@@ -7,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Read as _;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -15,8 +16,9 @@ use serde::Serialize;
 
 use crate::boot::decode_grubenv;
 use crate::boot::grubcfg::{GRUBENV_PATH, slot_dir};
-use crate::disk::{PartKind, Region, SECTOR, Slot};
+use crate::disk::{PartKind, SECTOR, Slot};
 use crate::error::bad_input;
+use crate::qcow2::Qcow2;
 
 /// What `craton inspect` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -57,18 +59,29 @@ pub struct SlotState {
     pub kernel: Option<String>,
 }
 
-/// Reads `path` (a raw image; qcow2 is not read yet).
+/// Reads `path`: a qcow2 (by its magic; its reader refuses backing files)
+/// or a raw image.
 pub fn inspect(path: &Path) -> Result<Inspection> {
-    if path.extension().is_some_and(|e| e == "qcow2") {
-        return Err(bad_input(format!(
-            "{}: craton inspect reads raw images; convert with `qemu-img convert -O raw`",
-            path.display()
-        )));
+    let mut file = File::open(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic).unwrap_or(0);
+    if crate::qcow2::is_qcow2(&magic[..n]) {
+        let disk = Qcow2::open_path(path).map_err(|e| bad_input(format!("{e:#}")))?;
+        let size = disk.size();
+        return inspect_disk(path, ReadOnly(disk), size);
     }
-    let file = File::open(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
     let size = file.metadata()?.len();
-    let (disk_guid, partitions) =
-        read_gpt(path).map_err(|e| bad_input(format!("{}: no GPT: {e:#}", path.display())))?;
+    inspect_disk(path, ReadOnly(file), size)
+}
+
+/// The inspection of a disk of `size` bytes read through `disk`.
+fn inspect_disk<D: Read + Seek + std::fmt::Debug>(
+    path: &Path,
+    mut disk: ReadOnly<D>,
+    size: u64,
+) -> Result<Inspection> {
+    let (disk_guid, partitions) = read_gpt_from(&mut disk)
+        .map_err(|e| bad_input(format!("{}: no GPT: {e:#}", path.display())))?;
     let esp = partitions
         .iter()
         .find(|p| p.number == PartKind::Esp.number())
@@ -79,7 +92,12 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
                 PartKind::Esp.number()
             )
         })?;
-    let region = Region::new(&file, esp.first_lba * SECTOR, esp.size);
+    let region = Window {
+        disk,
+        start: esp.first_lba * SECTOR,
+        len: esp.size,
+        pos: 0,
+    };
     let fs = fatfs::FileSystem::new(region, fatfs::FsOptions::new())
         .with_context(|| format!("{}: reading the ESP's FAT", path.display()))?;
     let read = |p: &str| -> Result<Option<Vec<u8>>> {
@@ -135,11 +153,19 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 /// The disk GUID and the used entries of the GPT of a raw image (512-byte
 /// sectors), in partition-number order.
 pub fn read_gpt(path: &Path) -> Result<(String, Vec<Partition>)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_gpt_from(&mut ReadOnly(file))
+        .with_context(|| format!("reading the GPT of {}", path.display()))
+}
+
+fn read_gpt_from<D: Read + Seek + std::fmt::Debug>(
+    disk: &mut ReadOnly<D>,
+) -> Result<(String, Vec<Partition>)> {
     let gpt = gpt::GptConfig::new()
         .writable(false)
         .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
-        .open(path)
-        .with_context(|| format!("reading the GPT of {}", path.display()))?;
+        .open_from_device(disk)
+        .context("reading the GPT")?;
     let partitions = gpt
         .partitions()
         .iter()
@@ -155,6 +181,77 @@ pub fn read_gpt(path: &Path) -> Result<(String, Vec<Partition>)> {
         })
         .collect();
     Ok((gpt.guid().to_string(), partitions))
+}
+
+/// A disk opened for reading: the GPT and FAT readers want `Write` too,
+/// which this refuses (inspect never writes).
+#[derive(Debug)]
+struct ReadOnly<D>(D);
+
+impl<D: Read> Read for ReadOnly<D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<D: Seek> Seek for ReadOnly<D> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+
+impl<D> Write for ReadOnly<D> {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "craton inspect does not write",
+        ))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A partition of a disk, read as a device of its own (for fatfs).
+struct Window<D> {
+    disk: ReadOnly<D>,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<D: Read + Seek> Read for Window<D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (buf.len() as u64).min(self.len.saturating_sub(self.pos)) as usize;
+        self.disk.seek(SeekFrom::Start(self.start + self.pos))?;
+        let n = self.disk.read(&mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<D: Read + Seek> Seek for Window<D> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let to = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos =
+            to.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+impl<D> Write for Window<D> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.disk.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The `set NAME=VALUE` lines of a slot.cfg (`crate::boot::grubcfg::slot_cfg`).

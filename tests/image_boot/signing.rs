@@ -207,6 +207,13 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
         );
     }
 
+    // ... and from the qcow2 output, through craton's qcow2 reader: the
+    // same table, grubenv and slots.
+    let qcow2 = b.out_dir.join("container-host-test-qemu.qcow2");
+    let mut from_qcow2 = inspect_json(&qcow2);
+    from_qcow2["image"] = seen["image"].clone();
+    assert_eq!(from_qcow2, seen);
+
     let good = verify(&b.out_dir, &b.public_key, false);
     assert!(good.status.success(), "{}", stdout(&good));
     assert!(
