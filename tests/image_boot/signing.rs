@@ -240,6 +240,7 @@ fn signed_manifest_verifies_and_names_each_mismatch() {
         "container-host-test-qemu.qcow2",
         "container-host-test-gce.tar.gz",
         "container-host-test-metal.raw.zst",
+        "sbom.spdx.json",
     ] {
         fs::hard_link(b.out_dir.join(name), copy.join(name)).unwrap();
     }
