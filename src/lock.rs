@@ -446,6 +446,23 @@ fn diff_lists(what: &str, key: &str, want: &[String], have: &[String], out: &mut
     }
 }
 
+/// A locked amd64 package of trixie's main archive, its pool path as
+/// Debian's, its digest made up from its name and version (for tests).
+#[cfg(test)]
+pub(crate) fn test_package(name: &str, version: &str) -> LockedPackage {
+    let first = name.chars().next().unwrap_or('x');
+    LockedPackage {
+        name: name.into(),
+        version: version.into(),
+        arch: "amd64".into(),
+        repository: "debian".into(),
+        suite: "trixie".into(),
+        filename: format!("pool/main/{first}/{name}/{name}_{version}_amd64.deb"),
+        size: 1000,
+        sha256: Sha256::of(format!("{name} {version}").as_bytes()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,18 +493,7 @@ files = [{ destination = "/usr/bin/rkt", mode = "0755" }]
         crate::profile::load(&path).unwrap()
     }
 
-    fn pkg(name: &str, version: &str) -> LockedPackage {
-        LockedPackage {
-            name: name.into(),
-            version: version.into(),
-            arch: "amd64".into(),
-            repository: "debian".into(),
-            suite: "trixie".into(),
-            filename: format!("pool/main/{name}_{version}_amd64.deb"),
-            size: 1234,
-            sha256: Sha256::of(name.as_bytes()),
-        }
-    }
+    use super::test_package as pkg;
 
     fn lock_of(p: &Profile, pkgs: Vec<LockedPackage>) -> Lock {
         Lock::new(
@@ -558,12 +564,12 @@ files = [{ destination = "/usr/bin/rkt", mode = "0755" }]
         let good = lock_of(&profile(), vec![pkg("bash", "5.2.37-2")]).to_toml();
         for (from, to, says) in [
             (
-                "filename = \"pool/main/bash_5.2.37-2_amd64.deb\"",
+                "filename = \"pool/main/b/bash/bash_5.2.37-2_amd64.deb\"",
                 "filename = \"../../etc/x.deb\"",
                 "[[package]] #1 (\"bash\"): filename `../../etc/x.deb` is not a relative path",
             ),
             (
-                "filename = \"pool/main/bash_5.2.37-2_amd64.deb\"",
+                "filename = \"pool/main/b/bash/bash_5.2.37-2_amd64.deb\"",
                 "filename = \"/etc/passwd\"",
                 "filename `/etc/passwd` is not a relative path",
             ),

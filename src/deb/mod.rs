@@ -20,3 +20,22 @@ pub mod unpack;
 pub use archive::Deb;
 pub use filter::PathFilter;
 pub use unpack::{DebInput, unpack_all, unpack_filtered};
+
+/// Builds `deb` from `root` (a package tree with DEBIAN/control) with the
+/// host's dpkg-deb, gzip-compressed; `flags` go before `--build` (tests).
+#[cfg(test)]
+pub(crate) fn dpkg_deb_build(root: &std::path::Path, deb: &std::path::Path, flags: &[&str]) {
+    let out = std::process::Command::new("dpkg-deb")
+        .args(flags)
+        .args(["-Zgzip", "--build"])
+        .arg(root)
+        .arg(deb)
+        .output()
+        .expect("running dpkg-deb");
+    assert!(
+        out.status.success(),
+        "dpkg-deb --build {}: {}",
+        root.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -25,17 +25,7 @@ fn dpkg_deb(dir: &Path, name: &str, extra: &str, setup: impl FnOnce(&Path)) -> D
     .unwrap();
     setup(&root);
     let deb = dir.join(format!("{name}_1_amd64.deb"));
-    let out = Command::new("dpkg-deb")
-        .args(["-Zgzip", "--build"])
-        .arg(&root)
-        .arg(&deb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::deb::dpkg_deb_build(&root, &deb, &[]);
     input(name, deb)
 }
 

@@ -144,16 +144,6 @@ fn build_deb(dir: &Path, name: &str, files: &[(&str, &str)], links: &[(&str, &st
         std::os::unix::fs::symlink(target, p).unwrap();
     }
     let deb = dir.join(format!("{name}.deb"));
-    let out = std::process::Command::new("dpkg-deb")
-        .args(["--root-owner-group", "-Zgzip", "--build"])
-        .arg(&root)
-        .arg(&deb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::deb::dpkg_deb_build(&root, &deb, &["--root-owner-group"]);
     deb
 }

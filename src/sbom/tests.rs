@@ -206,19 +206,7 @@ pub(super) fn inputs() -> Inputs {
     }
 }
 
-pub(super) fn pkg(name: &str, version: &str) -> LockedPackage {
-    let first = name.chars().next().unwrap_or('x');
-    LockedPackage {
-        name: name.into(),
-        version: version.into(),
-        arch: "amd64".into(),
-        repository: "debian".into(),
-        suite: "trixie".into(),
-        filename: format!("pool/main/{first}/{name}/{name}_{version}_amd64.deb"),
-        size: 1000,
-        sha256: Sha256::of(format!("{name} {version}").as_bytes()),
-    }
-}
+pub(super) use crate::lock::test_package as pkg;
 
 /// A lock of `name` or `name=version` entries per set.
 pub(super) fn lock_of(image: &[&str], initrd: &[&str], tools: &[&str]) -> Lock {
