@@ -233,13 +233,7 @@ impl<D: Read + Seek> Read for Window<D> {
 
 impl<D: Read + Seek> Seek for Window<D> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let to = match pos {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos =
-            to.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = crate::files::seek_target(pos, self.len, self.pos)?;
         Ok(self.pos)
     }
 }

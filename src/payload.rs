@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use crate::context::Build;
-use crate::files::TempFile;
+use crate::files::{RELEASE_MODE, TempFile, move_into_place};
 use crate::initrd::InitrdInfo;
 use crate::usr::UsrImage;
 
@@ -21,8 +21,6 @@ use crate::usr::UsrImage;
 pub const USR_SUFFIX: &str = "-usr.img";
 pub const KERNEL_SUFFIX: &str = "-vmlinuz";
 pub const INITRD_SUFFIX: &str = "-initrd";
-/// Release files: readable by all.
-const MODE: u32 = 0o644;
 
 /// The kinds of payload file (manifest.json's `outputs[].kind`).
 pub const KIND_USR: &str = "usr-verity";
@@ -48,7 +46,7 @@ pub fn run(b: &Build, usr: &UsrImage, initrd: &InitrdInfo) -> Result<Vec<Payload
         .with_context(|| format!("opening {}", initrd.kernel.display()))?;
     std::io::copy(&mut src, &mut tmp)
         .with_context(|| format!("copying {}", initrd.kernel.display()))?;
-    tmp.set_mode(MODE)?;
+    tmp.set_mode(RELEASE_MODE)?;
     tmp.persist(&kernel_out)?;
     Ok(vec![
         PayloadFile {
@@ -64,14 +62,4 @@ pub fn run(b: &Build, usr: &UsrImage, initrd: &InitrdInfo) -> Result<Vec<Payload
             kind: KIND_INITRD,
         },
     ])
-}
-
-/// Renames a work file to its place in the output folder, readable by all.
-fn move_into_place(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(from, std::fs::Permissions::from_mode(MODE))
-        .with_context(|| format!("setting the mode of {}", from.display()))?;
-    std::fs::rename(from, to)
-        .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
-    crate::files::atomic::sync_dir(to.parent().unwrap_or(std::path::Path::new(".")))
 }

@@ -73,12 +73,9 @@ impl BuildOutput {
         usr: &UsrImage,
         initrd: &InitrdInfo,
         disks: &[PlatformDisk],
-        manifest: PathBuf,
+        (manifest, m): (PathBuf, Manifest),
         stages: Vec<StepTime>,
     ) -> Result<Self> {
-        let m = Manifest::from_bytes(
-            &std::fs::read(&manifest).with_context(|| format!("reading {}", manifest.display()))?,
-        )?;
         let first = disks.first().context("the build made no disk")?;
         Ok(Self {
             platforms: m.platforms.clone(),

@@ -17,8 +17,6 @@ use super::ext4::{self, Ext4};
 use super::{DiskInfo, DiskSpec, PartInfo, PartKind, Slot, UsrB, bios, esp, gpt};
 use crate::files::TempFile;
 
-/// The image file's mode.
-const IMAGE_MODE: u32 = 0o644;
 use crate::tools::ToolsTree;
 
 /// Chunk size for copying the /usr image; all-zero chunks are skipped
@@ -106,7 +104,7 @@ pub fn write_disk(spec: &DiskSpec, tools: &ToolsTree, out: &Path) -> Result<Disk
     // An image holds no secret (no host keys, no private keys: the layout
     // stage removes them): readable as any release file, not the
     // temporary file's private 0600.
-    tmp.set_mode(IMAGE_MODE)?;
+    tmp.set_mode(crate::files::RELEASE_MODE)?;
     tmp.persist(out)?;
     tracing::info!("wrote the disk image {} ({size} bytes)", out.display());
     Ok(DiskInfo {

@@ -101,6 +101,24 @@ pub fn write_atomic(dest: &Path, data: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// The mode of the files a build hands out (the platforms' images, the
+/// update payload, the manifest, the SBOM): readable by all, as release
+/// files are; none holds a secret (the layout stage removes host and
+/// private keys).
+pub const RELEASE_MODE: u32 = 0o644;
+
+/// Moves a finished file into its place beside it (same filesystem: a
+/// rename), readable by all ([`RELEASE_MODE`]), and makes the rename
+/// durable.
+pub fn move_into_place(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(from, std::fs::Permissions::from_mode(RELEASE_MODE))
+        .with_context(|| format!("setting the mode of {}", from.display()))?;
+    std::fs::rename(from, to)
+        .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    sync_dir(parent_of(to))
+}
+
 /// Flushes a folder's entries (a rename is durable only then).
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

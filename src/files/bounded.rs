@@ -1,10 +1,24 @@
 //! Reading a stream into memory with an upper bound, so that a hostile or
 //! broken input (a compressed index that expands without end) fails with a
-//! message instead of exhausting memory.
+//! message instead of exhausting memory; and where a seek lands in a
+//! device of known length (a window on a disk, a qcow2's virtual disk), so
+//! that a seek before the start is an error and not a wrapped offset.
 
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
+
+/// Where a `Seek` to `to` lands in a device of `len` bytes read at `pos`
+/// (past the end is allowed, as for files; before the start is an error).
+pub fn seek_target(to: std::io::SeekFrom, len: u64, pos: u64) -> std::io::Result<u64> {
+    use std::io::SeekFrom;
+    match to {
+        SeekFrom::Start(p) => Some(p),
+        SeekFrom::End(d) => len.checked_add_signed(d),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+    }
+    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))
+}
 
 /// Reads all of `r`, failing once more than `limit` bytes arrive.
 pub fn read_bounded(r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>> {

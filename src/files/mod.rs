@@ -7,7 +7,8 @@
 //! - `tree`: paths and writes confined to a tree that is not the running
 //!   system (its absolute symlinks mean the tree's root).
 //! - `cached`: a tree made once per key and reused by later builds.
-//! - `bounded`: reading a stream into memory with an upper bound.
+//! - `bounded`: reading a stream into memory with an upper bound, and
+//!   where a seek lands in a device of known length.
 
 pub mod atomic;
 pub mod bounded;
@@ -15,7 +16,7 @@ pub mod cached;
 pub mod temp;
 pub mod tree;
 
-pub use atomic::{TempFile, write_atomic};
-pub use bounded::read_bounded;
+pub use atomic::{RELEASE_MODE, TempFile, move_into_place, write_atomic};
+pub use bounded::{read_bounded, seek_target};
 pub use cached::{CachedTree, cached_tree};
 pub use temp::{TempTree, discard, mounts_below, remove_tree};

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Build;
 use crate::disk::DiskInfo;
-use crate::files::write_atomic;
+use crate::files::{RELEASE_MODE, write_atomic};
 use crate::initrd::InitrdInfo;
 pub use crate::platform::outputs::{GCE_GUEST_OS_FEATURES, KIND_DISK_RAW, PlatformOutput};
 use crate::profile::Platform;
@@ -37,7 +37,6 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SIGNATURE_FILE: &str = "manifest.json.sig";
 /// The manifest's schema version; a reader refuses others.
 pub const SCHEMA: u32 = 1;
-const MODE: u32 = 0o644;
 /// Bytes hashed per read.
 const CHUNK: usize = 4 << 20;
 
@@ -140,7 +139,7 @@ pub const GCE_ARCHITECTURE: &str = "X86_64";
 
 /// The stage: hashes the outputs, writes manifest.json and, with a key,
 /// manifest.json.sig beside them; a signature left from an unsigned
-/// rebuild is removed. Returns the manifest's path.
+/// rebuild is removed. Returns the manifest's path and what it says.
 pub fn run(
     b: &Build,
     usr: &UsrImage,
@@ -148,7 +147,7 @@ pub fn run(
     platforms: &[PlatformOutput],
     others: &[(PathBuf, &'static str)],
     key: Option<&PrivateKey>,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Manifest)> {
     let profile = b.profile();
     let output = |path: &Path, kind: &str, platform: Option<Platform>| -> Result<Output> {
         let (sha256, _) = hash_ranges(path, &[])?;
@@ -217,9 +216,9 @@ pub fn run(
     // The old signature goes first: never a new manifest beside an old
     // signature that a reader could take for its own.
     crate::files::tree::remove(&b.out_dir, SIGNATURE_FILE)?;
-    write_atomic(&path, &bytes, MODE)?;
+    write_atomic(&path, &bytes, RELEASE_MODE)?;
     if let Some(key) = key {
-        write_atomic(&sig_path, &key.sign(&bytes), MODE)?;
+        write_atomic(&sig_path, &key.sign(&bytes), RELEASE_MODE)?;
         tracing::info!(
             "signed {} with {} (key {})",
             path.display(),
@@ -227,7 +226,7 @@ pub fn run(
             manifest.signing_key.as_deref().unwrap_or_default()
         );
     }
-    Ok(path)
+    Ok((path, manifest))
 }
 
 impl Manifest {

@@ -19,7 +19,7 @@ use anyhow::{Context as _, Result};
 
 use crate::context::Build;
 use crate::disk::PlatformDisk;
-use crate::files::TempFile;
+use crate::files::{RELEASE_MODE, TempFile, move_into_place};
 use crate::manifest::{self, Disk};
 use crate::profile::Platform;
 
@@ -39,8 +39,6 @@ pub const GCE_GUEST_OS_FEATURES: [&str; 3] = ["UEFI_COMPATIBLE", "VIRTIO_SCSI_MU
 const GZIP_LEVEL: u32 = 6;
 /// zstd level of the metal image: the default level, multithreaded.
 const ZSTD_LEVEL: i32 = 3;
-/// Release files: readable by all.
-const MODE: u32 = 0o644;
 
 /// The manifest's kinds of output (`outputs[].kind`).
 pub const KIND_QCOW2: &str = "qcow2";
@@ -100,7 +98,7 @@ fn qcow2(b: &Build, raw: &Path) -> Result<OutputFile> {
         .arg(tmp.path())
         .run()
         .context("converting the qemu disk to qcow2")?;
-    tmp.set_mode(MODE)?;
+    tmp.set_mode(RELEASE_MODE)?;
     tmp.persist(&dest)?;
     Ok(OutputFile {
         path: dest,
@@ -126,7 +124,7 @@ fn gce(b: &Build, raw: &Path) -> Result<OutputFile> {
         .context("finishing the GCE tarball's gzip stream")?;
     std::io::Write::flush(&mut w).context("writing the GCE tarball")?;
     drop(w);
-    tmp.set_mode(MODE)?;
+    tmp.set_mode(RELEASE_MODE)?;
     tmp.persist(&dest)?;
     Ok(OutputFile {
         path: dest,
@@ -139,9 +137,7 @@ fn metal(b: &Build, raw: &Path) -> Result<Vec<OutputFile>> {
     let dest = b.output(METAL_SUFFIX);
     let zst = b.output(&format!("{METAL_SUFFIX}{ZST_SUFFIX}"));
     crate::outputs::zst::compress_zstd(raw, &zst, ZSTD_LEVEL, b.jobs())?;
-    std::fs::rename(raw, &dest)
-        .with_context(|| format!("moving {} to {}", raw.display(), dest.display()))?;
-    crate::files::atomic::sync_dir(&b.out_dir)?;
+    move_into_place(raw, &dest)?;
     Ok(vec![
         OutputFile {
             path: dest,

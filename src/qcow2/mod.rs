@@ -292,19 +292,8 @@ impl<R: Read + Seek> Read for Qcow2<R> {
 
 impl<R: Read + Seek> Seek for Qcow2<R> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => self.size.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        let new = new.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the disk",
-            )
-        })?;
-        self.pos = new;
-        Ok(new)
+        self.pos = crate::files::seek_target(to, self.size, self.pos)?;
+        Ok(self.pos)
     }
 }
 

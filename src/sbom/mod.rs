@@ -50,8 +50,6 @@ use crate::rootfs::RootfsTree;
 pub const SBOM_FILE: &str = "sbom.spdx.json";
 /// manifest.json's kind of the SBOM (`outputs[].kind`).
 pub const KIND_SBOM: &str = "sbom-spdx-json";
-/// Public, as the manifest beside it.
-const MODE: u32 = 0o644;
 
 /// The SBOM as written: for the manifest's list of outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +73,7 @@ pub fn run(b: &Build, tree: &RootfsTree) -> Result<SbomFile> {
     let doc = document(&image, &b.lock, &facts);
     let bytes = doc.to_bytes()?;
     let path = b.out_dir.join(SBOM_FILE);
-    crate::files::write_atomic(&path, &bytes, MODE)?;
+    crate::files::write_atomic(&path, &bytes, crate::files::RELEASE_MODE)?;
     tracing::info!(
         "wrote {} ({} packages) in {:.1}s",
         path.display(),
