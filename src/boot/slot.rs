@@ -42,7 +42,7 @@ impl SlotEntry {
             bail!("slot {slot} version {version:?}: expected letters, digits and ._+~-");
         }
         if usrhash.len() < 32
-            || usrhash.len() % 2 != 0
+            || !usrhash.len().is_multiple_of(2)
             || !usrhash.bytes().all(|b| b.is_ascii_hexdigit())
         {
             bail!(

@@ -188,7 +188,7 @@ impl<R: Read + Seek> Qcow2<R> {
             return Ok(n);
         }
         ensure!(
-            host % cs == 0,
+            host.is_multiple_of(cs),
             "cluster at {host} is not aligned to the cluster size {cs}"
         );
         self.read_in_file(host + within, buf)?;
@@ -200,7 +200,7 @@ impl<R: Read + Seek> Qcow2<R> {
         if self.l2.as_ref().is_none_or(|(at, _)| *at != offset) {
             let cs = self.cluster_size();
             ensure!(
-                offset % cs == 0,
+                offset.is_multiple_of(cs),
                 "L2 table at {offset} is not aligned to the cluster size {cs}"
             );
             let mut raw = vec![0u8; cs as usize];
@@ -354,7 +354,7 @@ fn read_l1<R: Read + Seek>(
         1u64 << cluster_bits
     );
     ensure!(
-        offset % (1 << cluster_bits) == 0,
+        offset.is_multiple_of(1 << cluster_bits),
         "the L1 table at {offset} is not aligned to a cluster"
     );
     ensure!(

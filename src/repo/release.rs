@@ -83,23 +83,23 @@ pub fn verify_inrelease_at(
     // a clock that is wrong, which Valid-Until's check would then trust
     // too. apt refuses such a Release as "not valid yet" (Acquire::
     // Check-Date); the allowance is for the clocks of fresh CI machines.
-    if let Some(d) = release.date {
-        if d > now + MAX_FUTURE_SECS {
-            bail!(
-                "InRelease of {what} is not valid yet: its Date is {} seconds ahead of this \
+    if let Some(d) = release.date
+        && d > now + MAX_FUTURE_SECS
+    {
+        bail!(
+            "InRelease of {what} is not valid yet: its Date is {} seconds ahead of this \
                  machine's clock (a wrong clock, or a file made to be replayed later)",
-                d - now
-            );
-        }
+            d - now
+        );
     }
-    if let Some(until) = release.valid_until {
-        if now > until {
-            bail!(
-                "InRelease of {what} expired: Valid-Until is {} seconds in the past \
+    if let Some(until) = release.valid_until
+        && now > until
+    {
+        bail!(
+            "InRelease of {what} expired: Valid-Until is {} seconds in the past \
                  (a stale mirror or a replayed file)",
-                now - until
-            );
-        }
+            now - until
+        );
     }
     release.signed_by = signed_by;
     Ok(release)

@@ -194,10 +194,10 @@ pub fn append(
     salt: &[u8; SALT_SIZE],
     uuid: &[u8; 16],
 ) -> Result<VerityInfo> {
-    if data_size == 0 || data_size % BLOCK_SIZE != 0 {
+    if data_size == 0 || !data_size.is_multiple_of(BLOCK_SIZE) {
         bail!("verity data size {data_size} is not a positive multiple of {BLOCK_SIZE}");
     }
-    if hash_offset % BLOCK_SIZE != 0 || hash_offset < data_size {
+    if !hash_offset.is_multiple_of(BLOCK_SIZE) || hash_offset < data_size {
         bail!(
             "verity hash offset {hash_offset} is not a multiple of {BLOCK_SIZE} at or after the data end {data_size}"
         );
