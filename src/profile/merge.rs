@@ -56,6 +56,11 @@ pub(super) struct Merged {
     pub usr_b: Option<Src<UsrB>>,
     pub timeout_secs: Option<Src<i64>>,
     pub boot_kernel_args: Vec<Src<String>>,
+    pub channel: Option<Src<String>>,
+    /// `None` until a file sets `[update] health-units` (then the
+    /// profile's enabled units are not the default).
+    pub health_units: Option<Vec<Src<String>>>,
+    pub confirm_after_secs: Option<Src<i64>>,
     pub hostname: Option<Src<String>>,
     pub default_target: Option<Src<String>>,
     pub overlays: Vec<Src<String>>,
@@ -224,6 +229,17 @@ impl Merged {
         if let Some(b) = raw.boot {
             over(&mut self.timeout_secs, id, b.timeout_secs);
             append(&mut self.boot_kernel_args, id, b.kernel_args);
+        }
+        if let Some(u) = raw.update {
+            over(&mut self.channel, id, u.channel);
+            over(&mut self.confirm_after_secs, id, u.confirm_after_secs);
+            if u.health_units.is_some() {
+                append(
+                    self.health_units.get_or_insert_with(Vec::new),
+                    id,
+                    u.health_units,
+                );
+            }
         }
         if let Some(s) = raw.system {
             over(&mut self.hostname, id, s.hostname);

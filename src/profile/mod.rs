@@ -160,6 +160,7 @@ pub struct Profile {
     pub platforms: BTreeMap<Platform, PlatformSettings>,
     pub disk: Disk,
     pub boot: Boot,
+    pub update: Update,
     pub system: System,
     pub units: Units,
     /// Inline [[file]]s, in order (a later profile's file of the same path
@@ -438,7 +439,34 @@ pub struct Boot {
     pub kernel_args: Vec<String>,
 }
 
+/// [update]: how the booted host takes updates (docs/updates.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// The channel `craton update` uses when given none: an http(s) URL
+    /// of a served output folder.
+    pub channel: Option<String>,
+    /// The units whose failure keeps a boot from being confirmed; `None`:
+    /// the units the profile enables ([`Profile::health_units`]).
+    pub health_units: Option<Vec<String>>,
+    /// How long a boot must have been complete before it is confirmed.
+    pub confirm_after_secs: u32,
+}
+
+/// The default grace period before a healthy boot is confirmed: Flatcar's
+/// update_engine confirms after a short period of good uptime; a minute
+/// covers units that fail shortly after they start.
+pub const DEFAULT_CONFIRM_AFTER_SECS: u32 = 60;
+
 impl Profile {
+    /// The units a boot needs for its slot to be confirmed: `[update]
+    /// health-units`, or else every unit of `[units] enable`.
+    pub fn health_units(&self) -> Vec<String> {
+        self.update
+            .health_units
+            .clone()
+            .unwrap_or_else(|| self.units.enable.clone())
+    }
+
     /// The settings of `platform`: its table, or the defaults (no console,
     /// no kernel arguments) when the profile has none.
     pub fn platform(&self, platform: Platform) -> PlatformSettings {

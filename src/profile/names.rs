@@ -250,6 +250,17 @@ pub(super) fn hostname(s: &str) -> Rule {
 /// A unit name (systemd.unit(5)): a prefix of letters, digits and `:-_.\`,
 /// optionally `@` and an instance (empty for a template), then a known
 /// type suffix.
+/// `[update] channel`: an http or https URL (a served output folder).
+pub(super) fn channel_url(s: &str) -> Rule {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.contains(char::is_whitespace) => Ok(()),
+        _ => Err("is not an http:// or https:// URL".to_string()),
+    }
+}
+
 pub(super) fn unit(s: &str) -> Rule {
     use super::{UNIT_NAME_MAX, UNIT_SUFFIXES};
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\');

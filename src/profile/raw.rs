@@ -44,6 +44,7 @@ pub(super) struct RawFile {
     pub platform: Option<BTreeMap<Platform, RawPlatform>>,
     pub disk: Option<RawDisk>,
     pub boot: Option<RawBoot>,
+    pub update: Option<RawUpdate>,
     pub system: Option<RawSystem>,
     pub units: Option<RawUnits>,
     pub file: Option<Vec<Spanned<RawInlineFile>>>,
@@ -143,6 +144,14 @@ pub(super) struct RawDisk {
 pub(super) struct RawBoot {
     pub timeout_secs: Option<Spanned<i64>>,
     pub kernel_args: Option<List>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawUpdate {
+    pub channel: Option<Spanned<String>>,
+    pub health_units: Option<List>,
+    pub confirm_after_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -419,3 +419,36 @@ fn filesystem_names_are_the_profile_names() {
         assert_eq!(read, fs);
     }
 }
+
+#[test]
+fn update_settings_default_to_the_enabled_units() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "base.toml",
+        &format!("{IMAGE}[units]\nenable = [\"a.service\", \"b.socket\"]\n"),
+    );
+    let p = load(&d.path().join("base.toml")).unwrap();
+    assert_eq!(p.update.confirm_after_secs, DEFAULT_CONFIRM_AFTER_SECS);
+    assert_eq!(p.update.channel, None);
+    assert_eq!(p.health_units(), ["a.service", "b.socket"]);
+    // Set anywhere in the chain, the list replaces the default; lists
+    // from several files are appended.
+    write(
+        d.path(),
+        "mid.toml",
+        "extends = [\"base.toml\"]\n[update]\nhealth-units = [\"a.service\"]\n",
+    );
+    write(
+        d.path(),
+        "top.toml",
+        "extends = [\"mid.toml\"]\n[update]\nhealth-units = [\"c.timer\"]\nconfirm-after-secs = 0\nchannel = \"https://u.example.invalid/stable/\"\n",
+    );
+    let p = load(&d.path().join("top.toml")).unwrap();
+    assert_eq!(p.health_units(), ["a.service", "c.timer"]);
+    assert_eq!(p.update.confirm_after_secs, 0);
+    assert_eq!(
+        p.update.channel.as_deref(),
+        Some("https://u.example.invalid/stable/")
+    );
+}

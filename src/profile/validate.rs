@@ -16,10 +16,11 @@ use super::names;
 use super::raw::{List, RawRepository};
 use super::source::{At, FileId, Files, Src, join_beside, normalize};
 use super::{
-    Archive, Boot, DEFAULT_BIOS_BOOT_MIB, DEFAULT_COMPONENTS, DEFAULT_ESP_MIB, DEFAULT_OEM_MIB,
-    DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS, DEFAULT_USR_COMPRESSION,
-    DEFAULT_USR_MIB, Disk, Image, Initrd, Keyring, PackageSet, Platform, PlatformSettings, Profile,
-    RESERVED_OS_RELEASE_KEYS, Repository, Tools, UsrB, UsrFilesystem,
+    Archive, Boot, DEFAULT_BIOS_BOOT_MIB, DEFAULT_COMPONENTS, DEFAULT_CONFIRM_AFTER_SECS,
+    DEFAULT_ESP_MIB, DEFAULT_OEM_MIB, DEFAULT_REPOSITORIES, DEFAULT_ROOT_MIB, DEFAULT_TIMEOUT_SECS,
+    DEFAULT_USR_COMPRESSION, DEFAULT_USR_MIB, Disk, Image, Initrd, Keyring, PackageSet, Platform,
+    PlatformSettings, Profile, RESERVED_OS_RELEASE_KEYS, Repository, Tools, Update, UsrB,
+    UsrFilesystem,
 };
 
 /// The root file: messages about what is missing after merging name it.
@@ -65,6 +66,7 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         },
         kernel_args: kernel_args(files, "[boot] kernel-args", &m.boot_kernel_args)?,
     };
+    let update = update(files, &m)?;
     let system = super::system::system(files, &m)?;
     let units = super::system::units(files, &m)?;
     let inline_files = super::system::inline_files(files, &m.files)?;
@@ -82,6 +84,7 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         platforms,
         disk,
         boot,
+        update,
         system,
         units,
         files: inline_files,
@@ -336,6 +339,46 @@ fn checked_list(
 
 /// Kernel arguments keep their order and repeats: the kernel gives the last
 /// of a repeated parameter precedence, so a child can override a parent.
+fn update(files: &Files, m: &Merged) -> Result<Update> {
+    if let Some(c) = &m.channel {
+        check(files, "[update] channel", c, names::channel_url)?;
+    }
+    let health_units = match &m.health_units {
+        None => None,
+        Some(items) => Some(
+            items
+                .iter()
+                .map(|u| {
+                    check(files, "[update] health-units", u, names::unit).map(|()| u.value.clone())
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let confirm_after_secs = match &m.confirm_after_secs {
+        None => DEFAULT_CONFIRM_AFTER_SECS,
+        Some(t) => u32::try_from(t.value)
+            .ok()
+            .filter(|&s| s <= MAX_CONFIRM_AFTER_SECS)
+            .ok_or_else(|| {
+                files.err(
+                    t.at,
+                    format!(
+                        "[update] confirm-after-secs: expected 0 to {MAX_CONFIRM_AFTER_SECS}, got {}",
+                        t.value
+                    ),
+                )
+            })?,
+    };
+    Ok(Update {
+        channel: m.channel.as_ref().map(|c| c.value.clone()),
+        health_units,
+        confirm_after_secs,
+    })
+}
+
+/// A day: a longer grace period is a mistake, not a policy.
+const MAX_CONFIRM_AFTER_SECS: u32 = 86_400;
+
 fn kernel_args(files: &Files, label: &str, items: &[Src<String>]) -> Result<Vec<String>> {
     items
         .iter()
