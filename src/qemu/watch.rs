@@ -31,7 +31,15 @@ pub(super) struct Watch<'a> {
     /// Guest reboots to let through: a kernel that starts once more than
     /// that ends the run with an error. `None`: not counted (no kernel).
     pub(super) reboots: Option<u32>,
+    /// QEMU runs with -no-reboot and a guest reboot is a new QEMU process
+    /// on the same disks and UEFI variables (`super::command`).
+    pub(super) restarts: bool,
 }
+
+/// What the kernel prints when it reboots the machine: a reboot
+/// (kernel/reboot.c) and the end of a panic with `panic=N`
+/// (kernel/panic.c). A power-off prints "reboot: Power down" instead.
+const REBOOT_LINES: [&str; 2] = ["reboot: Restarting system", "Rebooting in "];
 
 /// The kernel's first console line, printed once per boot (init/main.c's
 /// linux_banner), which is how the watch counts a guest's reboots.
@@ -57,20 +65,12 @@ impl Watch<'_> {
             Some(p) => Some(File::create(p).with_context(|| format!("creating {}", p.display()))?),
             None => None,
         };
-        let mut child = cmd.spawn_piped()?;
-        let (tx, rx) = mpsc::channel();
-        let readers = [
-            child
-                .take_stdout()
-                .map(|p| reader(p, tx.clone(), Line::Out)),
-            child
-                .take_stderr()
-                .map(|p| reader(p, tx.clone(), Line::Err)),
-        ];
-        drop(tx);
+        let (mut child, mut rx, mut readers) = spawn(cmd)?;
         let (mut serial, mut stderr) = (String::new(), String::new());
         let mut marker_seen = false;
         let mut boots = 0u32;
+        // The running kernel said it is rebooting the machine.
+        let mut rebooting = false;
         loop {
             crate::signal::check().with_context(|| format!("running `{}`", child.display()))?;
             if start.elapsed() > self.timeout {
@@ -95,7 +95,11 @@ impl Watch<'_> {
                     }
                     serial.push_str(&line);
                     serial.push('\n');
+                    if REBOOT_LINES.iter().any(|r| line.contains(r)) {
+                        rebooting = true;
+                    }
                     if line.contains(KERNEL_BANNER) {
+                        rebooting = false;
                         boots += 1;
                         if let Some(allowed) = self.reboots.filter(|&r| boots > r + 1) {
                             child.kill()?;
@@ -166,6 +170,16 @@ impl Watch<'_> {
                             tail(&serial)
                         );
                     }
+                    if self.restarts && rebooting && self.reboots.is_some() {
+                        // The guest rebooted: its next boot in a new QEMU
+                        // (the banner count above bounds how many).
+                        rebooting = false;
+                        for r in readers.into_iter().flatten() {
+                            let _ = r.join();
+                        }
+                        (child, rx, readers) = spawn(cmd)?;
+                        continue;
+                    }
                     if let Some(m) = self.marker {
                         bail!(
                             "qemu exited before {m:?} appeared; last serial lines:\n{}{}",
@@ -187,6 +201,23 @@ impl Watch<'_> {
             kvm_failure: None,
         })
     }
+}
+
+type Readers = [Option<std::thread::JoinHandle<()>>; 2];
+
+/// Starts QEMU with a reader thread for each of its stdout and stderr.
+fn spawn(cmd: &Cmd) -> Result<(crate::process::PipedChild, mpsc::Receiver<Line>, Readers)> {
+    let mut child = cmd.spawn_piped()?;
+    let (tx, rx) = mpsc::channel();
+    let readers = [
+        child
+            .take_stdout()
+            .map(|p| reader(p, tx.clone(), Line::Out)),
+        child
+            .take_stderr()
+            .map(|p| reader(p, tx.clone(), Line::Err)),
+    ];
+    Ok((child, rx, readers))
 }
 
 /// Sends each line of a pipe (without CR/LF; serial consoles send CRLF).
