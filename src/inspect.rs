@@ -19,6 +19,7 @@ use crate::boot::grubcfg::{GRUBENV_PATH, slot_dir};
 use crate::disk::{PartKind, SECTOR, Slot};
 use crate::error::bad_input;
 use crate::qcow2::Qcow2;
+use crate::update::state::{AbState, SlotHealth};
 
 /// What `craton inspect` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -27,9 +28,69 @@ pub struct Inspection {
     pub size: u64,
     pub disk_guid: String,
     pub partitions: Vec<Partition>,
+    /// The environment block, GRUB's next choice and each slot.
+    #[serde(flatten)]
+    pub ab: AbView,
+}
+
+/// The A/B part of a disk: the block, GRUB's next choice, each slot.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbView {
     /// The environment block's variables, as GRUB reads them.
     pub grubenv: BTreeMap<String, String>,
+    pub next_boot: NextBoot,
     pub slots: Vec<SlotState>,
+}
+
+/// The slot GRUB boots next, and whether on trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct NextBoot {
+    pub slot: String,
+    pub trial: bool,
+}
+
+/// The A/B view of an ESP whose files `read` gives (by ESP path; None for
+/// a missing file): `craton inspect` reads them from an image, `craton
+/// status` from the mounted ESP.
+pub fn ab_view(read: &dyn Fn(&str) -> Result<Option<Vec<u8>>>) -> Result<AbView> {
+    let block = read(GRUBENV_PATH)?.with_context(|| format!("no {GRUBENV_PATH}"))?;
+    let vars = decode_grubenv(&block)?;
+    let state = AbState::from_vars(&vars);
+    let grubenv: BTreeMap<String, String> = vars.into_iter().collect();
+    let order: Vec<&str> = grubenv
+        .get("ORDER")
+        .map(|o| o.split_whitespace().collect())
+        .unwrap_or_default();
+    let mut slots = Vec::new();
+    for slot in Slot::ALL {
+        let n = slot.env_name();
+        let dir = slot_dir(slot);
+        let cfg =
+            read(&format!("{dir}/slot.cfg"))?.map(|b| slot_cfg_vars(&String::from_utf8_lossy(&b)));
+        let get = |k: &str| cfg.as_ref().and_then(|c| c.get(k).cloned());
+        let kernel = read(&format!("{dir}/vmlinuz"))?.and_then(|k| kernel_version(&k));
+        slots.push(SlotState {
+            slot: n.to_owned(),
+            order: order.iter().position(|o| *o == n),
+            ok: state.ok(slot),
+            tried: state.tried(slot),
+            health: state.health(slot),
+            version: get("craton_version"),
+            usr_filesystem: get("craton_usrfstype"),
+            root_hash: get("craton_usrhash"),
+            hash_offset: get("craton_hash_offset").and_then(|v| v.parse().ok()),
+            kernel,
+        });
+    }
+    let (next, trial) = state.next_boot();
+    Ok(AbView {
+        grubenv,
+        next_boot: NextBoot {
+            slot: next.env_name().to_owned(),
+            trial,
+        },
+        slots,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +113,8 @@ pub struct SlotState {
     pub order: Option<usize>,
     pub ok: bool,
     pub tried: bool,
+    /// What the flags and ORDER make of it (`crate::update::state`).
+    pub health: SlotHealth,
     pub version: Option<String>,
     pub usr_filesystem: Option<String>,
     pub root_hash: Option<String>,
@@ -112,41 +175,13 @@ fn inspect_disk<D: Read + Seek + std::fmt::Debug>(
             Err(_) => Ok(None),
         }
     };
-    let block = read(GRUBENV_PATH)?
-        .with_context(|| format!("{}: no {GRUBENV_PATH} on the ESP", path.display()))?;
-    let grubenv: BTreeMap<String, String> = decode_grubenv(&block)?.into_iter().collect();
-    let order: Vec<&str> = grubenv
-        .get("ORDER")
-        .map(|o| o.split_whitespace().collect())
-        .unwrap_or_default();
-    let mut slots = Vec::new();
-    for slot in Slot::ALL {
-        let n = slot.env_name();
-        let flag = |v: &str| grubenv.get(&format!("{n}_{v}")).is_some_and(|x| x == "1");
-        let dir = slot_dir(slot);
-        let cfg =
-            read(&format!("{dir}/slot.cfg"))?.map(|b| slot_cfg_vars(&String::from_utf8_lossy(&b)));
-        let get = |k: &str| cfg.as_ref().and_then(|c| c.get(k).cloned());
-        let kernel = read(&format!("{dir}/vmlinuz"))?.and_then(|k| kernel_version(&k));
-        slots.push(SlotState {
-            slot: n.to_owned(),
-            order: order.iter().position(|o| *o == n),
-            ok: flag("OK"),
-            tried: flag("TRY"),
-            version: get("craton_version"),
-            usr_filesystem: get("craton_usrfstype"),
-            root_hash: get("craton_usrhash"),
-            hash_offset: get("craton_hash_offset").and_then(|v| v.parse().ok()),
-            kernel,
-        });
-    }
+    let ab = ab_view(&read).with_context(|| format!("{}: the ESP", path.display()))?;
     Ok(Inspection {
         image: path.to_owned(),
         size,
         disk_guid,
         partitions,
-        grubenv,
-        slots,
+        ab,
     })
 }
 
@@ -301,14 +336,23 @@ pub fn render(i: &Inspection) -> String {
             p.number, p.label, p.first_lba, p.last_lba, p.size, p.partuuid
         );
     }
-    let env: Vec<String> = i.grubenv.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(s, "\ngrubenv:   {}", env.join(" "));
-    for slot in &i.slots {
-        let state = match (slot.ok, slot.tried) {
-            (true, false) => "good",
-            (true, true) => "good, tried (not yet confirmed)",
-            (false, true) => "bad, tried",
-            (false, false) => "bad",
+    s.push('\n');
+    s.push_str(&render_ab(&i.ab));
+    s
+}
+
+/// The A/B lines of `craton inspect`, `craton slot show` and `craton status`.
+pub fn render_ab(ab: &AbView) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let env: Vec<String> = ab.grubenv.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = writeln!(s, "grubenv:   {}", env.join(" "));
+    for slot in &ab.slots {
+        let state = match slot.health {
+            SlotHealth::Good => "good",
+            SlotHealth::Pending => "pending (tried once at the next boot)",
+            SlotHealth::Tried => "tried, not confirmed",
+            SlotHealth::Unusable => "not bootable",
         };
         let _ = writeln!(
             s,
@@ -322,6 +366,12 @@ pub fn render(i: &Inspection) -> String {
             slot.hash_offset.map_or("-".into(), |o| o.to_string()),
         );
     }
+    let _ = writeln!(
+        s,
+        "next boot: slot {}{}",
+        ab.next_boot.slot,
+        if ab.next_boot.trial { ", on trial" } else { "" }
+    );
     s
 }
 

@@ -36,4 +36,5 @@ pub mod sbom;
 pub mod sign;
 pub mod signal;
 pub mod tools;
+pub mod update;
 pub mod usr;

@@ -22,6 +22,11 @@ const SUBCOMMANDS: &[&str] = &[
     "keygen",
     "verify",
     "inspect",
+    "slot",
+    "status",
+    "update",
+    "mark-good",
+    "rollback",
     "cache",
     "completions",
     "man",
@@ -145,8 +150,19 @@ fn man_out_writes_a_page_per_subcommand() {
         .map(|s| format!("craton-{s}.1"))
         .collect();
     want.push("craton.1".into());
-    // `craton cache` has subcommands of its own, each with a page.
-    want.extend(["craton-cache-gc.1".into(), "craton-cache-status.1".into()]);
+    // `craton cache` and `craton slot` have subcommands of their own,
+    // each with a page.
+    want.extend(
+        [
+            "cache-gc",
+            "cache-status",
+            "slot-show",
+            "slot-set-order",
+            "slot-mark-good",
+            "slot-mark-bad",
+        ]
+        .map(|s| format!("craton-{s}.1")),
+    );
     want.sort();
     let mut got: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -16,11 +16,12 @@
 //! [`DISK_ID`]), and a command line from the disk itself always matches.
 //!
 //! Slot selection follows the scheme of RAUC's GRUB boot selection example
-//! (ORDER plus per-slot OK and TRY flags), written anew: boot the first slot
-//! in ORDER that is good and not yet tried, mark it tried before booting it;
-//! the OS confirms it (see `units`) by setting TRY back to 0. When every
-//! good slot has been tried without confirmation, the tries are reset and
-//! the first good slot boots again, so a flaky boot never bricks the host.
+//! (ORDER plus per-slot OK and TRY flags), written anew, with the meaning
+//! of `crate::update::state` (docs/updates.md): boot the first good slot in
+//! ORDER; or, when ORDER's first slot is pending (neither good nor tried),
+//! mark it tried and boot it once on trial. The OS confirms a slot (OK=1)
+//! when its boot is healthy; an unconfirmed trial leaves the slot tried and
+//! not good, and every later boot takes the other slot.
 
 use std::fmt::Write as _;
 
@@ -52,6 +53,12 @@ const ENV_VARS: &str = "ORDER A_OK A_TRY B_OK B_TRY DISK_ID";
 /// (`crate::initrd::units`). GRUB passes the value on as
 /// `craton.disk-id=`.
 pub const DISK_ID: &str = "DISK_ID";
+/// The kernel argument GRUB adds when it boots a pending slot on trial
+/// (`crate::update::state`): failures reboot instead of stopping.
+pub const TRIAL_ARG: &str = "craton.trial";
+/// `panic=` of a trial boot: a kernel that panics (no init, a broken
+/// initrd) reboots after this many seconds, into the other slot.
+pub const TRIAL_PANIC_SECS: u32 = 10;
 /// The kernel argument that carries [`DISK_ID`] to the initrd.
 pub const DISK_ID_ARG: &str = "craton.disk-id";
 
@@ -109,28 +116,31 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
     );
     let _ = writeln!(s, "set {DISK_ID}={}", DiskId::Machine.name());
     let _ = writeln!(s, "load_env -f {GRUBENV_PATH} {ENV_VARS}");
-    s.push_str("set craton_slot=\"\"\n");
-    // Pass 1: the first good slot not yet tried.
-    s.push_str(&pick_loop("[ \"$ok\" = 1 -a \"$try\" = 0 ]"));
-    // Pass 2: every good slot was tried and none confirmed: start over.
-    s.push_str(
-        "if [ -z \"$craton_slot\" ]; then\n  \
-         echo \"craton: every good slot was tried; resetting the tries\"\n  \
-         set A_TRY=0\n  set B_TRY=0\n",
-    );
-    s.push_str(&indent(&pick_loop("[ \"$ok\" = 1 ]")));
-    s.push_str("fi\n");
-    // Pass 3: no slot is marked good (a damaged block): booting slot A is
-    // better than stopping at a prompt nobody sees.
+    // The first good slot of ORDER, or ORDER's first when it is pending
+    // (not good, not tried): `crate::update::state::AbState::next_boot`.
+    s.push_str("set craton_slot=\"\"\nset craton_trial=0\nset first=1\n");
+    s.push_str(&pick_loop());
+    // No slot qualifies (a damaged block): booting slot A is better than
+    // stopping at a prompt nobody sees.
     s.push_str("if [ -z \"$craton_slot\" ]; then\n  set craton_slot=A\nfi\n");
     for slot in Slot::ALL {
         let n = slot.env_name();
         let _ = writeln!(
             s,
-            "if [ \"$craton_slot\" = {n} ]; then\n  set {n}_TRY=1\n  set default={}\nfi",
-            slot.menu_id()
+            "if [ \"$craton_slot\" = {n} ]; then\n  set default={}\n  set fallback={}\n  \
+             if [ \"$craton_trial\" = 1 ]; then\n    set {n}_TRY=1\n  fi\nfi",
+            slot.menu_id(),
+            menu_index(!slot)
         );
     }
+    // A trial boot says so to the OS (a failure there reboots rather than
+    // waiting at an emergency prompt) and to the kernel (a panic reboots).
+    let _ = writeln!(
+        s,
+        "set craton_trial_args=\"\"\nif [ \"$craton_trial\" = 1 ]; then\n  \
+         echo \"craton: slot $craton_slot on trial\"\n  \
+         set craton_trial_args=\"{TRIAL_ARG}=1 panic={TRIAL_PANIC_SECS}\"\nfi"
+    );
     // This disk's first boot: claim it (see DISK_ID), in the same write.
     let _ = writeln!(
         s,
@@ -178,9 +188,16 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
     s
 }
 
-/// A `for` over ORDER that sets craton_slot to the first slot passing `test`
-/// (with `$ok` and `$try` set to that slot's flags).
-fn pick_loop(test: &str) -> String {
+/// The position of a slot's menu entry. GRUB 2.12 resolves `fallback`
+/// by number only (an id gave "Failed to boot both default and fallback
+/// entries" in the GRUB-level test), so the fallback is named by it.
+fn menu_index(slot: Slot) -> usize {
+    Slot::ALL.iter().position(|&s| s == slot).unwrap_or(0)
+}
+
+/// A `for` over ORDER that sets craton_slot to the first good slot, or to
+/// the first slot when it is neither good nor tried (then craton_trial=1).
+fn pick_loop() -> String {
     let mut s = String::from("for s in $ORDER; do\n  set ok=0\n  set try=1\n");
     for slot in Slot::ALL {
         let n = slot.env_name();
@@ -189,9 +206,10 @@ fn pick_loop(test: &str) -> String {
             "  if [ \"$s\" = {n} ]; then\n    set ok=\"${n}_OK\"\n    set try=\"${n}_TRY\"\n  fi"
         );
     }
-    let _ = writeln!(
-        s,
-        "  if {test}; then\n    set craton_slot=\"$s\"\n    break\n  fi\ndone"
+    s.push_str(
+        "  if [ \"$ok\" = 1 ]; then\n    set craton_slot=\"$s\"\n    break\n  fi\n  \
+         if [ \"$first\" = 1 -a \"$try\" = 0 ]; then\n    set craton_slot=\"$s\"\n    \
+         set craton_trial=1\n    break\n  fi\n  set first=0\ndone\n",
     );
     s
 }
@@ -239,6 +257,9 @@ fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
     args.extend(cfg.kernel_args.iter().map(|a| shell_quote(a)));
     // Unquoted: GRUB splits the variable's value into arguments.
     args.push(format!("${}", oem::ARGS_VAR));
+    // Last, so that no profile or OEM `panic=` overrides a trial's: the
+    // kernel takes the last value. Empty, or the trial's arguments.
+    args.push("$craton_trial_args".to_owned());
     format!(
         "menuentry \"craton slot {n}\" --id {id} {{\n  \
          source {dir}/slot.cfg\n{probe}\n  \

@@ -75,6 +75,9 @@ fn grub_cfg_has_both_slots_and_the_command_line() {
     assert!(cfg.contains("regexp --set=1:craton_disk '^([^,]*),' \"$root\"\n"));
     assert!(cfg.contains("probe --set=craton_root_partuuid --part-uuid \"($craton_disk,gpt6)\""));
     assert!(cfg.contains("set timeout=1\n"));
+    // A pending slot boots on trial; a failure of its entry falls back.
+    assert!(cfg.contains("set craton_trial_args=\"craton.trial=1 panic=10\"\n"));
+    assert!(cfg.contains("  set default=craton-b\n  set fallback=0\n"));
     for (slot, dir) in [(Slot::A, "a"), (Slot::B, "b")] {
         assert!(cfg.contains(&format!("--id {} {{", slot.menu_id())));
         assert!(cfg.contains(&format!("source /craton/{dir}/slot.cfg\n")));
@@ -98,7 +101,9 @@ fn grub_cfg_has_both_slots_and_the_command_line() {
             "systemd.verity_usr_options=hash-offset=${craton_hash_offset}",
             "root=PARTUUID=${craton_root_partuuid} rw craton.disk-id=${craton_disk_id}",
             "systemd.mount-extra=PARTUUID=${craton_oem_partuuid}:/oem:ext4:ro,nosuid,nodev,noexec,nofail",
-            &format!("craton.slot={dir} quiet 'x=it'\\''s' $craton_platform_args"),
+            &format!(
+                "craton.slot={dir} quiet 'x=it'\\''s' $craton_platform_args $craton_trial_args"
+            ),
         ] {
             assert!(linux.contains(want), "{want} not in {linux}");
         }

@@ -1,24 +1,23 @@
 //! Files installed into the image for A/B boots and ROOT's growth: the
-//! unit and scripts that confirm the booted slot, and the systemd-repart
-//! definition that grows ROOT on first boot. The rootfs stage installs
-//! them (it owns the tree); the initrd's own files are the initrd stage's
-//! (`crate::initrd::units`).
+//! unit that confirms the booted slot (`craton mark-good --health`, the
+//! image's own craton: `crate::update`), the unit that reboots a failed
+//! trial into the other slot, and the systemd-repart definition that grows
+//! ROOT on first boot. The rootfs stage installs them (it owns the tree);
+//! the initrd's own files are the initrd stage's (`crate::initrd::units`).
 //!
-//! The image has no grub-editenv (grub-common is a build tool only) and no
-//! craton binary, so the environment block is rewritten by a POSIX sh
-//! script whose block is made with sh builtins alone (the initrd runs it
-//! too): it keeps the header line and the variables in order, replaces or
-//! appends the given ones, pads with `#` to 1024 bytes, writes a temporary
-//! file on the ESP and renames it over the old one, so a power cut leaves
-//! either the old block or the new. Tests check it byte for byte against
+//! The initrd has no craton (and no coreutils), so when it must change the
+//! environment block (a new disk's identity) it runs a POSIX sh script
+//! whose block is made with sh builtins alone: it keeps the header line
+//! and the variables in order, replaces or appends the given ones and pads
+//! with `#` to 1024 bytes. Tests check it byte for byte against
 //! [`super::grubenv::encode_grubenv`].
 //!
 //! The list holds (absolute path, content, mode).
 
 /// Rewrites variables of a GRUB environment block: `grubenv-set FILE N=V...`.
 pub const GRUBENV_SET_PATH: &str = "/usr/lib/craton/grubenv-set";
-/// Marks the booted slot good (run by [`MARK_GOOD_UNIT`]).
-pub const MARK_GOOD_PATH: &str = "/usr/lib/craton/mark-good";
+/// The image's craton (`crate::update::image`), which confirms the slot.
+pub const CRATON_PATH: &str = "/usr/bin/craton";
 pub const MARK_GOOD_UNIT: &str = "craton-mark-good.service";
 /// The ESP's GPT partition label.
 pub const ESP_PARTLABEL: &str = crate::partition::PartKind::Esp.label();
@@ -99,79 +98,67 @@ mv -f "$tmp" "$file"
 sync "${file%/*}"
 "#;
 
-const MARK_GOOD: &str = r#"#!/bin/sh
-# mark-good: the booted craton slot reached boot-complete.target; record in
-# the ESP's GRUB environment block that it is good (<SLOT>_OK=1) and no
-# longer on trial (<SLOT>_TRY=0), so GRUB keeps booting it.
-set -eu
-slot= usr=
-for w in $(cat /proc/cmdline); do
-    case $w in
-        craton.slot=*) slot=${w#craton.slot=} ;;
-        systemd.verity_usr_data=PARTUUID=*) usr=${w#systemd.verity_usr_data=PARTUUID=} ;;
-    esac
-done
-case $slot in
-    a) S=A ;;
-    b) S=B ;;
-    *) echo "mark-good: no craton.slot=a|b on the kernel command line" >&2; exit 1 ;;
-esac
-# The ESP on the disk that holds the booted /usr: with two craton disks
-# attached, the partition label alone could name the other one. partx reads
-# the disk's partition table itself and sysfs names the partition with that
-# number: neither depends on udev's database (lsblk's source for labels),
-# which the real root's coldplug may still be rewriting when this runs.
-esp=
-if [ -n "$usr" ] && [ -e "/dev/disk/by-partuuid/$usr" ]; then
-    disk=$(lsblk -ndo PKNAME "/dev/disk/by-partuuid/$usr")
-    nr=$(partx -g -o NR,NAME "/dev/$disk" | awk '$2 == "@ESP@" { print $1; exit }')
-    for p in /sys/block/"$disk"/*/partition; do
-        if [ -n "$nr" ] && [ "$(cat "$p")" = "$nr" ]; then
-            part=${p%/partition}
-            esp=/dev/${part##*/}
-            break
-        fi
-    done
-fi
-[ -n "$esp" ] || esp=/dev/disk/by-partlabel/@ESP@
-echo "mark-good: the ESP is $esp"
-mnt=$(mktemp -d /run/craton-esp.XXXXXX)
-trap 'umount "$mnt" 2>/dev/null; rmdir "$mnt"' EXIT
-mount -t vfat -o rw,nosuid,nodev,noexec "$esp" "$mnt"
-env="$mnt/grub/grubenv"
-if grep -qx "${S}_OK=1" "$env" && grep -qx "${S}_TRY=0" "$env"; then
-    echo "mark-good: slot $S is already good"
-    exit 0
-fi
-@GRUBENV_SET@ "$env" "${S}_OK=1" "${S}_TRY=0"
-echo "mark-good: slot $S marked good"
-"#;
-
 const MARK_GOOD_SERVICE: &str = "[Unit]
 Description=Mark the booted craton slot good
 Documentation=man:systemd.special(7)
 # boot-complete.target: units that judge the boot order themselves before
-# it; those that record success after it (systemd.special(7)). Requiring it
-# pulls it into the transaction. No default dependencies: multi-user.target
+# it; those that record success after it (systemd.special(7)). Wanted, not
+# required: when the target fails, craton still runs, sees it and does not
+# confirm the slot (a trial then reboots into the other slot). No default
+# dependencies: multi-user.target
 # wants this unit, and a target is otherwise ordered after what it wants,
 # which with boot-complete.target after multi-user.target is a cycle (as
 # systemd-bless-boot.service, which has the same place in the boot).
 DefaultDependencies=no
-Requires=boot-complete.target
+Wants=boot-complete.target
 After=local-fs.target boot-complete.target
 Conflicts=shutdown.target
 Before=shutdown.target
 ConditionKernelCommandLine=craton.slot
 
 # Type=simple: the slot is confirmed in the background, after the boot's
-# transaction, as Flatcar's and ChromeOS's update engines confirm theirs:
-# the host is up and docker.socket listens before the ESP is mounted and
-# written, and `is-system-running` turns `degraded` if this fails.
+# transaction and the profile's grace period ([update] confirm-after-secs),
+# as Flatcar's and ChromeOS's update engines confirm theirs: the host is up
+# and docker.socket listens before the ESP is mounted and written, and
+# `is-system-running` turns `degraded` if the boot is not healthy.
 # RemainAfterExit keeps a successful run visible as active (exited).
 [Service]
 Type=simple
 RemainAfterExit=yes
-ExecStart=@MARK_GOOD@
+ExecStart=@CRATON@ mark-good --health
+";
+
+/// Reboots a trial boot that failed (`craton.trial=1`, set by GRUB for a
+/// pending slot): GRUB then takes the other slot. Wanted by
+/// emergency.target, in the initrd (a /usr that fails verity, a missing
+/// ROOT) and in the booted system; `craton mark-good --health` reboots a
+/// trial whose health check failed itself. A confirmed slot's failure
+/// stops as before, at the emergency prompt: rebooting would start the
+/// same slot again.
+pub const TRIAL_FAILED_UNIT: &str = "craton-trial-failed.service";
+pub(crate) const TRIAL_FAILED_SERVICE: &str = "[Unit]
+Description=Reboot a failed trial boot into the other slot
+DefaultDependencies=no
+ConditionKernelCommandLine=@TRIAL@=1
+SuccessAction=reboot-force
+FailureAction=reboot-force
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo craton: this trial boot of a new slot failed, rebooting into the other slot'
+StandardOutput=journal+console
+
+[Install]
+WantedBy=emergency.target
+";
+
+/// The trial unit's text with the kernel argument filled in.
+pub fn trial_failed_service() -> String {
+    TRIAL_FAILED_SERVICE.replace("@TRIAL@", super::grubcfg::TRIAL_ARG)
+}
+
+const EMERGENCY_DROPIN: &str = "[Unit]
+Wants=craton-trial-failed.service
 ";
 
 /// boot-complete.target is reached right after sysinit.target unless a unit
@@ -215,17 +202,9 @@ Label=ROOT
 pub fn image_files() -> Vec<(String, String, u32)> {
     let sd = "/usr/lib/systemd/system";
     vec![
-        (GRUBENV_SET_PATH.into(), GRUBENV_SET.into(), 0o755),
-        (
-            MARK_GOOD_PATH.into(),
-            MARK_GOOD
-                .replace("@ESP@", ESP_PARTLABEL)
-                .replace("@GRUBENV_SET@", GRUBENV_SET_PATH),
-            0o755,
-        ),
         (
             format!("{sd}/{MARK_GOOD_UNIT}"),
-            MARK_GOOD_SERVICE.replace("@MARK_GOOD@", MARK_GOOD_PATH),
+            MARK_GOOD_SERVICE.replace("@CRATON@", CRATON_PATH),
             0o644,
         ),
         (
@@ -236,6 +215,16 @@ pub fn image_files() -> Vec<(String, String, u32)> {
         (
             format!("{sd}/multi-user.target.d/craton-mark-good.conf"),
             MULTI_USER_DROPIN.into(),
+            0o644,
+        ),
+        (
+            format!("{sd}/{TRIAL_FAILED_UNIT}"),
+            trial_failed_service(),
+            0o644,
+        ),
+        (
+            format!("{sd}/emergency.target.d/craton-trial.conf"),
+            EMERGENCY_DROPIN.into(),
             0o644,
         ),
         (REPART_ROOT_PATH.into(), REPART_ROOT.into(), 0o644),
@@ -349,12 +338,25 @@ mod tests {
             // The trailing colon keeps systemd's own unit folders after ours.
             Cmd::new("systemd-analyze")
                 .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
-                .args(["verify", "multi-user.target"])
+                .args([
+                    "verify",
+                    "multi-user.target",
+                    "emergency.target",
+                    TRIAL_FAILED_UNIT,
+                ])
                 .output_all()
                 .unwrap_or_else(|e| format!("{e:#}"))
         };
         let out = verify(image_files());
         assert!(!out.contains("ordering cycle"), "{out}");
+        // Every key of craton's units is where systemd reads it (a
+        // SuccessAction= under [Service] was once silently ignored).
+        let ours: Vec<&str> = out.lines().filter(|l| l.contains("craton")).collect();
+        assert!(
+            !ours.iter().any(|l| l.contains("Unknown")),
+            "{}",
+            ours.join("\n")
+        );
         // The check sees cycles: with default dependencies the unit has one.
         let cyclic = image_files()
             .into_iter()
@@ -368,7 +370,7 @@ mod tests {
     fn scripts_parse_and_files_are_complete() {
         for (path, text, mode) in image_files() {
             assert!(path.starts_with("/usr/"), "{path}");
-            for p in ["@ESP@", "@GRUBENV_SET@", "@MARK_GOOD@"] {
+            for p in ["@CRATON@", "@TRIAL@"] {
                 assert!(!text.contains(p), "{path} has {p} unfilled");
             }
             if mode == 0o755 {
@@ -381,9 +383,17 @@ mod tests {
             }
         }
         let files = image_files();
-        let mark = &files.iter().find(|f| f.0 == MARK_GOOD_PATH).unwrap().1;
-        assert!(mark.contains("/usr/lib/craton/grubenv-set \"$env\" \"${S}_OK=1\" \"${S}_TRY=0\""));
-        assert!(mark.contains("/dev/disk/by-partlabel/EFI-SYSTEM"));
+        let get = |name: &str| {
+            &files
+                .iter()
+                .find(|f| f.0.ends_with(&format!("/{name}")))
+                .unwrap()
+                .1
+        };
+        assert!(get(MARK_GOOD_UNIT).contains("ExecStart=/usr/bin/craton mark-good --health\n"));
+        let trial = get(TRIAL_FAILED_UNIT);
+        assert!(trial.contains("ConditionKernelCommandLine=craton.trial=1\n"));
+        assert!(trial.contains("SuccessAction=reboot-force\n"));
         let repart = &files.iter().find(|f| f.0 == REPART_ROOT_PATH).unwrap().1;
         assert!(repart.contains("Type=root-x86-64\n"));
     }

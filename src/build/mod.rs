@@ -23,7 +23,9 @@ use crate::context::{Build, Context, Options, Target};
 use crate::error::bad_input;
 use crate::sign::{self, PrivateKey};
 use crate::tools::ToolsTree;
-use crate::{boot, disk, fetch, initrd, manifest, payload, platform, resolve, rootfs, sbom, usr};
+use crate::{
+    boot, disk, fetch, initrd, manifest, payload, platform, resolve, rootfs, sbom, update, usr,
+};
 
 /// The environment variable that fixes every timestamp (reproducible-builds.org).
 pub const EPOCH_ENV: &str = "SOURCE_DATE_EPOCH";
@@ -51,6 +53,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildOutput> {
     steps.run("tools", || b.ensure_tools())?;
     let tree = steps.run("rootfs", || rootfs::run(&b))?;
     steps.run("keys", || sign::install_public_key(&tree, key.as_ref()))?;
+    steps.run("updater", || update::image::install(&b, &tree))?;
     let usr = steps.run("usr", || usr::run(&b, &tree))?;
     let initrd = steps.run("initrd", || initrd::run(&b, &tree))?;
     let esp = steps.run("boot", || boot::run(&b, &usr, &initrd))?;

@@ -16,8 +16,13 @@ mod inspect;
 mod keygen;
 mod lock;
 mod man;
+mod mark_good;
 mod qemu;
+mod rollback;
 pub mod rootfs;
+mod slot;
+mod status;
+mod update;
 mod verify;
 
 /// craton: build immutable, A/B-partitioned container-host OS images.
@@ -49,6 +54,16 @@ pub enum Command {
     Verify(verify::Args),
     /// Show a raw image's partitions, A/B state, versions and root hashes.
     Inspect(inspect::Args),
+    /// Read or change an image's A/B state offline.
+    Slot(slot::Args),
+    /// On a craton host: the booted slot, both slots' versions and states.
+    Status(status::Args),
+    /// On a craton host: install a signed build into the other slot.
+    Update(update::Args),
+    /// On a craton host: confirm the booted slot.
+    MarkGood(mark_good::Args),
+    /// On a craton host: boot the other slot next, if it is good.
+    Rollback(rollback::Args),
     /// Show the cache, or remove what recent builds did not use.
     Cache(cache::Args),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
@@ -85,6 +100,11 @@ pub fn main() -> ExitCode {
         Command::Keygen(a) => keygen::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Slot(a) => slot::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Update(a) => update::run(a),
+        Command::MarkGood(a) => mark_good::run(a),
+        Command::Rollback(a) => rollback::run(a),
         Command::Cache(a) => cache::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),

@@ -143,6 +143,13 @@ pub fn files() -> Vec<(String, String, u32)> {
         ),
     ]);
     out.extend(super::identity::files());
+    // A trial boot that fails here (a /usr that fails verity) reboots
+    // into the other slot (docs/updates.md).
+    out.push((
+        format!("/{UNIT_DIR}/{}", crate::boot::units::TRIAL_FAILED_UNIT),
+        crate::boot::units::trial_failed_service(),
+        UNIT_MODE,
+    ));
     out
 }
 
@@ -283,9 +290,15 @@ mod tests {
             [
                 "craton-etc-dirs.service",
                 "sysroot-etc.mount",
-                "craton-disk-identity.service"
+                "craton-disk-identity.service",
+                "craton-trial-failed.service"
             ]
         );
+        // A failed trial in the initrd reboots (docs/updates.md).
+        let link = dir
+            .path()
+            .join("etc/systemd/system/emergency.target.wants/craton-trial-failed.service");
+        assert!(link.is_symlink());
         let link = dir.path().join(
             "etc/systemd/system/initrd-root-device.target.wants/craton-disk-identity.service",
         );

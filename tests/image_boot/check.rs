@@ -75,7 +75,7 @@ mg=$(systemctl show -p ActiveState --value craton-mark-good.service)/$(systemctl
 [ "$mg" = active/exited ] || fail "craton-mark-good.service is $mg"
 # mark-good found the ESP on the /usr disk from the partition table itself
 # (partx), not through udev's links.
-esp=$(journalctl -b -u craton-mark-good.service -o cat | sed -n 's/^mark-good: the ESP is //p' | tail -n 1)
+esp=$(journalctl -b -u craton-mark-good.service -o cat | sed -n 's/.*mark-good: the ESP is //p' | tail -n 1)
 case $esp in /dev/disk/* | '') fail "mark-good used the ESP '$esp'" ;; esac
 [ "$(lsblk -ndo PKNAME,PARTLABEL "$esp" | tr -s ' ')" = "$usrdisk EFI-SYSTEM" ] || fail "mark-good's ESP $esp: $(lsblk -ndo PKNAME,PARTLABEL "$esp")"
 # networkd ran, and the kernel did not load cfg80211 for it (no Wi-Fi here;

@@ -348,8 +348,20 @@ pub(crate) fn free_port() -> u16 {
 
 /// `ssh` to the guest as root with the test's key, bounded by `timeout`.
 pub(crate) fn ssh(key: &Path, port: u16, remote: &str) -> std::process::Output {
+    ssh_bounded(key, port, remote, 300, 60)
+}
+
+/// [`ssh`] ended after `secs`, its connection attempt after `connect_secs`.
+pub(crate) fn ssh_bounded(
+    key: &Path,
+    port: u16,
+    remote: &str,
+    secs: u64,
+    connect_secs: u64,
+) -> std::process::Output {
     Command::new("timeout")
-        .args(["300", "ssh", "-i"])
+        .arg(secs.to_string())
+        .args(["ssh", "-i"])
         .arg(key)
         .args(["-p", &port.to_string()])
         .args([
@@ -360,7 +372,7 @@ pub(crate) fn ssh(key: &Path, port: u16, remote: &str) -> std::process::Output {
             "-o",
             "UserKnownHostsFile=/dev/null",
             "-o",
-            "ConnectTimeout=60",
+            &format!("ConnectTimeout={connect_secs}"),
             "-o",
             "LogLevel=ERROR",
             "root@127.0.0.1",

@@ -50,6 +50,7 @@ mod offline;
 mod signing;
 #[path = "../support/mod.rs"]
 mod support;
+mod update;
 
 use check::{WAIT_SSH_CREDENTIAL, flannel_options_credential};
 use guest::*;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::guest::{esp_file, read_grubenv};
-use super::{built, extract, partition, support, support_cache, tools};
+use super::{built, copy_sparse, extract, partition, support, support_cache, tools, work_dir};
 
 #[test]
 fn image_passes_offline_checks() {
@@ -263,8 +263,8 @@ fn usr_b_copy_fills_slot_b() {
     assert_eq!(
         stages,
         [
-            "profile", "resolve", "fetch", "tools", "rootfs", "keys", "usr", "initrd", "boot",
-            "disk", "outputs", "payload", "sbom", "manifest"
+            "profile", "resolve", "fetch", "tools", "rootfs", "keys", "updater", "usr", "initrd",
+            "boot", "disk", "outputs", "payload", "sbom", "manifest"
         ]
     );
     let total = facts["usr_total_size"].as_u64().unwrap();
@@ -299,4 +299,75 @@ fn usr_b_copy_fills_slot_b() {
     assert!(!slot_b.contains("partuuid"), "{slot_b}");
     assert_eq!(facts["partuuids"]["USR-B"].as_str(), Some(b_uuid.as_str()));
     assert!(slot_b.contains(&format!("set craton_usrhash={root_hash}\n")));
+}
+
+/// `craton slot` edits a copy of the image's A/B state offline, through the
+/// on-host state code, and changes nothing but the environment block: the
+/// disk outside the ESP is the image's, and `inspect` agrees with `slot
+/// show`. A qcow2 is read, never changed.
+#[test]
+fn slot_edits_the_state_offline() {
+    let b = built();
+    let dir = tempfile::tempdir_in(work_dir()).unwrap();
+    let disk = dir.path().join("disk.raw");
+    copy_sparse(&b.image, &disk);
+    let slot = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_craton"))
+            .arg("slot")
+            .arg(&disk)
+            .args(args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "craton slot {args:?}: {out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let health = |i: usize| v["slots"][i]["health"].as_str().unwrap().to_owned();
+        (
+            health(0),
+            health(1),
+            v["next_boot"]["slot"].as_str().unwrap().to_owned(),
+        )
+    };
+    let s = |a: &str, b: &str, n: &str| (a.to_owned(), b.to_owned(), n.to_owned());
+    assert_eq!(slot(&["show"]), s("good", "unusable", "A"));
+    assert_eq!(slot(&["mark-good", "b"]), s("good", "good", "A"));
+    assert_eq!(slot(&["set-order", "b"]), s("good", "good", "B"));
+    assert_eq!(slot(&["mark-bad", "B"]), s("good", "unusable", "A"));
+    assert_eq!(slot(&["mark-bad", "a"]), s("unusable", "unusable", "A"));
+    // The block GRUB reads says so.
+    let env = read_grubenv(&disk);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(
+        (get("ORDER"), get("A_OK"), get("B_OK")),
+        (Some("B A"), Some("0"), Some("0"))
+    );
+    assert_eq!(get("DISK_ID"), Some("image"));
+    // Nothing outside the ESP changed.
+    let (esp_start, esp_len) = partition(&disk, 1);
+    let len = fs::metadata(&b.image).unwrap().len();
+    let (x, y) = (
+        fs::File::open(&b.image).unwrap(),
+        fs::File::open(&disk).unwrap(),
+    );
+    let (mut p, mut q) = (vec![0u8; 4 << 20], vec![0u8; 4 << 20]);
+    for (from, to) in [(0, esp_start), (esp_start + esp_len, len)] {
+        let mut at = from;
+        while at < to {
+            let n = p.len().min((to - at) as usize);
+            x.read_exact_at(&mut p[..n], at).unwrap();
+            y.read_exact_at(&mut q[..n], at).unwrap();
+            assert!(p[..n] == q[..n], "bytes at {at} outside the ESP changed");
+            at += n as u64;
+        }
+    }
+    // A qcow2 is refused for a change, named, with exit 2.
+    let qcow2 = b.out_dir.join("container-host-test-qemu.qcow2");
+    let out = Command::new(env!("CARGO_BIN_EXE_craton"))
+        .arg("slot")
+        .arg(&qcow2)
+        .args(["mark-good", "b"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a qcow2 image is not changed in place"));
 }

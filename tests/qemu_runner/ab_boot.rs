@@ -17,6 +17,8 @@ use craton::boot::{Slot, SlotEntry, decode_grubenv, encode_grubenv};
 use craton::profile::UsrFilesystem;
 use craton::qemu::{self, Accel, Firmware, QemuRun};
 use craton::tools::ToolsTree;
+use craton::update::AbState;
+use craton::update::offline::SlotAction;
 
 /// 512-byte sectors; the ESP starts at 1 MiB (docs/architecture.md "Disk
 /// layout").
@@ -300,27 +302,32 @@ fn make_disk(dir: &Path) -> PathBuf {
     disk
 }
 
-/// What craton-mark-good does in the booted OS, on the ESP of `disk`: the
-/// image's grubenv-set script, run with /bin/sh.
-fn confirm(tools: &ToolsTree, disk: &Path, slot: Slot) {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, script, _) = craton::boot::units::image_files()
-        .into_iter()
-        .find(|(p, _, _)| p == craton::boot::units::GRUBENV_SET_PATH)
-        .unwrap();
-    let script_path = dir.path().join("grubenv-set");
-    std::fs::write(&script_path, script).unwrap();
-    let env = dir.path().join("grubenv");
-    let block = mtools(tools, "mtype", &["-i", &esp(disk), "::/grub/grubenv"]);
-    std::fs::write(&env, block).unwrap();
-    let n = slot.env_name();
-    craton::process::Cmd::new("/bin/sh")
-        .arg(&script_path)
-        .arg(&env)
-        .args([format!("{n}_OK=1"), format!("{n}_TRY=0")])
-        .run()
-        .unwrap();
-    put(tools, disk, &env, "/grub/grubenv");
+/// Writes the A/B state `state` into the disk's block (as the on-host
+/// updater would, through the shared state code).
+fn put_state(tools: &ToolsTree, disk: &Path, state: &AbState) {
+    let block = encode_grubenv(&state.to_vars()).unwrap();
+    put_bytes(tools, disk, &block, "/grub/grubenv");
+}
+
+/// The state in the disk's block.
+fn state_of(tools: &ToolsTree, disk: &Path) -> AbState {
+    AbState::from_vars(&read_env(tools, disk))
+}
+
+/// Boots the disk and checks that GRUB took the slot, and the trial or
+/// not, that craton's model of grub.cfg (`AbState::next_boot`) predicts
+/// from the block it booted with.
+fn boot_as_predicted(tools: &ToolsTree, disk: &Path, what: &str) -> (Slot, bool, String, String) {
+    let (want, trial) = state_of(tools, disk).next_boot();
+    let (line, log, t) = boot(disk);
+    eprintln!("boot {what} ({want}, trial {trial}): {t:?}");
+    assert_booted(&line, want);
+    assert_eq!(
+        line.contains(" craton.trial=1 panic=10"),
+        trial,
+        "{what}: {line}"
+    );
+    (want, trial, line, log)
 }
 
 /// Boots the disk; returns the kernel command line and the elapsed time.
@@ -374,15 +381,13 @@ fn grub_selects_slots_by_order_ok_and_try() {
     let dir = tempfile::tempdir().unwrap();
     let disk = make_disk(dir.path());
 
-    // 1: a new image boots A and marks it tried.
-    let (line, log, t) = boot(&disk);
-    eprintln!("boot 1 (A): {t:?}");
-    assert_booted(&line, Slot::A);
+    // 1: a new image boots A, good, with no trial and no TRY written.
+    let (_, _, line, log) = boot_as_predicted(&tools, &disk, "1 (new image)");
     assert!(log.contains("craton: booting slot A"), "{log}");
     let env = read_env(&tools, &disk);
     assert_eq!(
         (get(&env, "A_TRY"), get(&env, "B_TRY")),
-        ("1".into(), "0".into())
+        ("0".into(), "0".into())
     );
     // The image's DISK_ID=image became claimed, in the same write, and
     // reached the kernel (no initrd runs here to give the disk its own
@@ -390,43 +395,50 @@ fn grub_selects_slots_by_order_ok_and_try() {
     assert_eq!(get(&env, "DISK_ID"), "claimed");
     assert!(line.contains(" craton.disk-id=claimed "), "{line}");
 
-    // 1b: the image's own confirm script marks A good; GRUB then keeps A.
-    confirm(&tools, &disk, Slot::A);
-    let (line, _, t) = boot(&disk);
-    eprintln!("boot 1b (A confirmed, A again): {t:?}");
-    assert_booted(&line, Slot::A);
+    // 2: an update installed into B: pending, so tried once, on trial.
+    let mut s = state_of(&tools, &disk);
+    s.begin_install(Slot::B);
+    s.commit_install(Slot::B);
+    put_state(&tools, &disk, &s);
+    let (slot, trial, _, log) = boot_as_predicted(&tools, &disk, "2 (B pending)");
+    assert_eq!((slot, trial), (Slot::B, true));
+    assert!(log.contains("craton: slot B on trial"), "{log}");
     let env = read_env(&tools, &disk);
     assert_eq!(
-        (get(&env, "A_TRY"), get(&env, "B_TRY")),
-        ("1".into(), "0".into())
+        (get(&env, "B_OK"), get(&env, "B_TRY")),
+        ("0".into(), "1".into())
     );
 
-    // 2: A not confirmed this time: the next boot takes B, the other good slot.
-    let (line, _, t) = boot(&disk);
-    eprintln!("boot 2 (B after unconfirmed A): {t:?}");
-    assert_booted(&line, Slot::B);
-    let env = read_env(&tools, &disk);
-    assert_eq!(
-        (get(&env, "A_TRY"), get(&env, "B_TRY")),
-        ("1".into(), "1".into())
-    );
+    // 3: the trial was not confirmed: back to A, and A it stays.
+    let (slot, trial, _, _) = boot_as_predicted(&tools, &disk, "3 (B failed)");
+    assert_eq!((slot, trial), (Slot::A, false));
+    let (slot, _, _, _) = boot_as_predicted(&tools, &disk, "3b (A again)");
+    assert_eq!(slot, Slot::A);
 
-    // 3: both tried: the tries are reset and ORDER's first good slot boots.
+    // 4: B confirmed (here with `craton slot`, the offline editor of the
+    // same state): B from now on, with no trial.
+    craton::update::offline::slot(&disk, SlotAction::MarkGood(Slot::B)).unwrap();
+    let (slot, trial, _, _) = boot_as_predicted(&tools, &disk, "4 (B good)");
+    assert_eq!((slot, trial), (Slot::B, false));
+
+    // 5: a pending slot whose kernel is missing: GRUB's entry fails and
+    // its fallback, the other slot's entry, boots.
+    let mut s = state_of(&tools, &disk);
+    s.begin_install(Slot::A);
+    s.commit_install(Slot::A);
+    put_state(&tools, &disk, &s);
+    mtools(&tools, "mdel", &["-i", &esp(&disk), "::/craton/a/vmlinuz"]);
     let (line, log, t) = boot(&disk);
-    eprintln!("boot 3 (reset, A): {t:?}");
-    assert_booted(&line, Slot::A);
-    assert!(log.contains("resetting the tries"), "{log}");
-    let env = read_env(&tools, &disk);
-    assert_eq!(
-        (get(&env, "A_TRY"), get(&env, "B_TRY")),
-        ("1".into(), "0".into())
-    );
+    eprintln!("boot 5 (A pending without a kernel -> B): {t:?}");
+    assert!(log.contains("craton: slot A on trial"), "{log}");
+    assert_booted(&line, Slot::B);
+    put(&tools, &disk, &crate::kernel(), "/craton/a/vmlinuz");
 
-    // 4: A marked bad: B boots although A comes first in ORDER.
+    // 6: A marked bad by hand: B boots although A comes first in ORDER.
     let vars: Vec<(String, String)> = [
         ("ORDER", "A B"),
         ("A_OK", "0"),
-        ("A_TRY", "0"),
+        ("A_TRY", "1"),
         ("B_OK", "1"),
         ("B_TRY", "0"),
         // A tampered value does not reach the command line.
@@ -441,17 +453,11 @@ fn grub_selects_slots_by_order_ok_and_try() {
         &encode_grubenv(&vars).unwrap(),
         "/grub/grubenv",
     );
-    let (line, _, t) = boot(&disk);
-    eprintln!("boot 4 (A_OK=0 -> B): {t:?}");
-    assert_booted(&line, Slot::B);
+    let (slot, _, line, _) = boot_as_predicted(&tools, &disk, "6 (A bad -> B)");
+    assert_eq!(slot, Slot::B);
     // Only the values the initrd knows reach the kernel.
     assert!(line.contains(" craton.disk-id=machine "), "{line}");
     assert!(!line.contains("init=/bin/sh"), "{line}");
-    let env = read_env(&tools, &disk);
-    assert_eq!(
-        (get(&env, "A_OK"), get(&env, "B_TRY")),
-        ("0".into(), "1".into())
-    );
     // GRUB rewrote the block in place at its full size.
     let block = mtools(&tools, "mtype", &["-i", &esp(&disk), "::/grub/grubenv"]);
     assert_eq!(block.len(), 1024);
@@ -470,8 +476,9 @@ fn secure_boot_chain_boots_slot_a() {
     eprintln!("secure boot (A): {t:?}");
     assert_booted(&line, Slot::A);
     assert!(log.contains("Secure boot enabled"), "{log}");
+    // GRUB wrote the block (the disk is claimed) under lockdown.
     let env = read_env(&tools, &disk);
-    assert_eq!(get(&env, "A_TRY"), "1");
+    assert_eq!(get(&env, "DISK_ID"), "claimed");
 }
 
 /// The same grub.cfg under BIOS GRUB (i386-pc) with a core.img of the
@@ -501,6 +508,13 @@ fn bios_grub_selects_slot_a_then_b() {
     let grub = dir.path().join("grub.lnx");
     std::fs::write(&grub, lnx).unwrap();
     for (n, want) in [(1, Slot::A), (2, Slot::B)] {
+        if want == Slot::B {
+            // An update into B: pending, tried at this boot.
+            let mut s = state_of(&tools, &disk);
+            s.begin_install(Slot::B);
+            s.commit_install(Slot::B);
+            put_state(&tools, &disk, &s);
+        }
         let mut run = QemuRun::new(Some(disk.clone()), Firmware::Bios);
         run.accel = Some(Accel::Tcg);
         run.memory_mib = 256;
@@ -519,6 +533,6 @@ fn bios_grub_selects_slot_a_then_b() {
     let env = read_env(&tools, &disk);
     assert_eq!(
         (get(&env, "A_TRY"), get(&env, "B_TRY")),
-        ("1".into(), "1".into())
+        ("0".into(), "1".into())
     );
 }
