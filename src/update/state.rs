@@ -170,9 +170,11 @@ impl AbState {
         self.tried[idx(slot)] = false;
     }
 
-    /// The slot may not be booted (its trial record is kept).
+    /// The slot may not be booted: not good, and tried, so that GRUB
+    /// does not take it for pending where it is first in ORDER.
     pub fn mark_bad(&mut self, slot: Slot) {
         self.ok[idx(slot)] = false;
+        self.tried[idx(slot)] = true;
     }
 
     /// `first` becomes ORDER's first.
@@ -185,7 +187,9 @@ impl AbState {
     /// writing stops.
     pub fn begin_install(&mut self, target: Slot) {
         self.set_order(!target);
-        self.mark_bad(target);
+        // Only OK: a new image's empty slot B is then left as it is, and
+        // the block is not written at all.
+        self.ok[idx(target)] = false;
     }
 
     /// `target` is written and checked and its boot files are in place:
@@ -277,6 +281,17 @@ mod tests {
         assert_eq!(s.next_boot(), (Slot::B, false));
         s.begin_install(Slot::A);
         assert_eq!(s.health(Slot::A), SlotHealth::Unusable);
+        // Nothing to change on a new image: its slot B is not bootable.
+        let fresh = image();
+        let mut begun = fresh.clone();
+        begun.begin_install(Slot::B);
+        assert_eq!(begun.to_vars(), fresh.to_vars());
+        // Marked bad while first in ORDER: not pending, never booted.
+        let mut bad = fresh.clone();
+        bad.set_order(Slot::B);
+        bad.mark_bad(Slot::B);
+        assert_eq!(bad.health(Slot::B), SlotHealth::Tried);
+        assert_eq!(bad.next_boot(), (Slot::A, false));
         assert_eq!(s.next_boot(), (Slot::B, false));
         s.commit_install(Slot::A);
         assert_eq!(s.next_boot(), (Slot::A, true));

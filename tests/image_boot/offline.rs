@@ -332,8 +332,9 @@ fn slot_edits_the_state_offline() {
     assert_eq!(slot(&["show"]), s("good", "unusable", "A"));
     assert_eq!(slot(&["mark-good", "b"]), s("good", "good", "A"));
     assert_eq!(slot(&["set-order", "b"]), s("good", "good", "B"));
-    assert_eq!(slot(&["mark-bad", "B"]), s("good", "unusable", "A"));
-    assert_eq!(slot(&["mark-bad", "a"]), s("unusable", "unusable", "A"));
+    // Bad: not good and marked tried, so never taken for pending.
+    assert_eq!(slot(&["mark-bad", "B"]), s("good", "tried", "A"));
+    assert_eq!(slot(&["mark-bad", "a"]), s("tried", "tried", "A"));
     // The block GRUB reads says so.
     let env = read_grubenv(&disk);
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
