@@ -36,10 +36,16 @@ pub(super) struct Watch<'a> {
     pub(super) restarts: bool,
 }
 
-/// What the kernel prints when it reboots the machine: a reboot
-/// (kernel/reboot.c) and the end of a panic with `panic=N`
-/// (kernel/panic.c). A power-off prints "reboot: Power down" instead.
-const REBOOT_LINES: [&str; 2] = ["reboot: Restarting system", "Rebooting in "];
+/// What the kernel prints before it resets the machine: a reboot
+/// (kernel/reboot.c) and a panic (kernel/panic.c; with `panic=N` it says
+/// "Rebooting in N seconds", with a negative N nothing more). A panicked
+/// kernel that does not reboot leaves QEMU running, and a power-off
+/// prints "reboot: Power down", so QEMU ending after these is a reset.
+const REBOOT_LINES: [&str; 3] = [
+    "reboot: Restarting system",
+    "Rebooting in ",
+    "Kernel panic - not syncing",
+];
 
 /// The kernel's first console line, printed once per boot (init/main.c's
 /// linux_banner), which is how the watch counts a guest's reboots.
