@@ -176,9 +176,16 @@ impl Watch<'_> {
                             tail(&serial)
                         );
                     }
-                    if self.restarts && rebooting && self.reboots.is_some() {
-                        // The guest rebooted: its next boot in a new QEMU
-                        // (the banner count above bounds how many).
+                    let allowed = self.reboots.unwrap_or(0);
+                    if self.restarts && rebooting && allowed > 0 {
+                        if boots > allowed {
+                            bail!(
+                                "the guest rebooted {boots} times, more than the {allowed} this run allows; last serial lines:\n{}{}",
+                                tail(&serial),
+                                stderr_note(&stderr)
+                            );
+                        }
+                        // The guest rebooted: its next boot in a new QEMU.
                         rebooting = false;
                         for r in readers.into_iter().flatten() {
                             let _ = r.join();
