@@ -27,7 +27,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::channel::{Channel, SignedManifest, trusted_keys};
-use super::host::{ACCEPTED_FILE, Accepted, Booted, EspMount, HostLock, read_record, write_record};
+use super::host::{ACCEPTED_FILE, Accepted, Booted, read_record, write_record};
 use super::image::{IMAGE_INFO_PATH, ImageInfo};
 use super::version;
 use crate::boot::SlotEntry;
@@ -220,8 +220,7 @@ fn install(
             usr_dev.display()
         )));
     }
-    let lock = HostLock::take()?;
-    let esp = EspMount::mount(&lock, &booted.partition(PartKind::Esp)?, true)?;
+    let esp = booted.mount_esp(true)?;
     let before = esp.read_state()?;
     if !before.ok(booted.slot) {
         return Err(bad_input(format!(

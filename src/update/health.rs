@@ -52,8 +52,7 @@ pub fn mark_good(health: bool) -> Result<MarkGood> {
         // The ESP of the disk that holds the booted /usr (a test checks
         // this line names it).
         tracing::info!("mark-good: the ESP is {}", dev.display());
-        let lock = HostLock::take()?;
-        let esp = EspMount::mount(&lock, &dev, true)?;
+        let esp = EspMount::mount(HostLock::take()?, &dev, true)?;
         let before = esp.read_state()?;
         let mut after = before.clone();
         after.mark_good(booted.slot);

@@ -81,6 +81,11 @@ impl Booted {
         })
     }
 
+    /// The booted disk's ESP, mounted under the on-host lock.
+    pub fn mount_esp(&self, write: bool) -> Result<EspMount> {
+        EspMount::mount(HostLock::take()?, &self.partition(PartKind::Esp)?, write)
+    }
+
     /// The device of partition `kind` of the booted disk: the child of the
     /// disk in sysfs whose `partition` file holds its number.
     pub fn partition(&self, kind: PartKind) -> Result<PathBuf> {
@@ -151,12 +156,14 @@ impl HostLock {
 pub struct EspMount {
     dir: PathBuf,
     mounted: bool,
+    /// Held until the ESP is unmounted (fields drop after `Drop::drop`).
+    _lock: HostLock,
 }
 
 impl EspMount {
-    /// Mounts `device` (vfat), read-write when `write`; the caller holds
-    /// the [`HostLock`].
-    pub fn mount(_lock: &HostLock, device: &Path, write: bool) -> Result<EspMount> {
+    /// Mounts `device` (vfat), read-write when `write`, under `lock`,
+    /// which it keeps until it is unmounted.
+    pub fn mount(lock: HostLock, device: &Path, write: bool) -> Result<EspMount> {
         let dir = tempfile::Builder::new()
             .prefix("esp.")
             .tempdir_in(RUN_DIR)
@@ -176,7 +183,11 @@ impl EspMount {
                 let _ = std::fs::remove_dir(&dir);
                 e.context(format!("mounting the ESP {}", device.display()))
             })?;
-        Ok(EspMount { dir, mounted: true })
+        Ok(EspMount {
+            dir,
+            mounted: true,
+            _lock: lock,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -326,12 +337,14 @@ mod tests {
         drop(EspMount {
             dir: dir.clone(),
             mounted: false,
+            _lock: HostLock::take().unwrap(),
         });
         assert!(dir.join("BOOTX64.EFI").is_file());
         Cmd::new("umount").arg(&dir).run().unwrap();
         drop(EspMount {
             dir: dir.clone(),
             mounted: false,
+            _lock: HostLock::take().unwrap(),
         });
         assert!(!dir.exists(), "an empty, unmounted folder is removed");
     }

@@ -9,12 +9,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-use super::host::{
-    ACCEPTED_FILE, Accepted, BootOutcome, Booted, CHECKS_FILE, EspMount, HostLock, read_record,
-};
+use super::host::{ACCEPTED_FILE, Accepted, BootOutcome, Booted, CHECKS_FILE, read_record};
 use super::image::{IMAGE_INFO_PATH, ImageInfo};
 use crate::inspect::{AbView, ab_view, render_ab};
-use crate::partition::{PartKind, Slot};
+use crate::partition::Slot;
 
 /// What `craton status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -41,8 +39,7 @@ pub struct BootedSlot {
 pub fn status() -> Result<Status> {
     let booted = Booted::detect()?;
     let info = ImageInfo::read(Path::new(IMAGE_INFO_PATH))?;
-    let lock = HostLock::take()?;
-    let esp = EspMount::mount(&lock, &booted.partition(PartKind::Esp)?, false)?;
+    let esp = booted.mount_esp(false)?;
     let read = |p: &str| -> Result<Option<Vec<u8>>> {
         let path = esp.file(p);
         match std::fs::read(&path) {
@@ -115,8 +112,7 @@ pub fn render(s: &Status) -> String {
 /// `craton rollback`: the other slot boots next, if it is good.
 pub fn rollback() -> Result<Slot> {
     let booted = Booted::detect()?;
-    let lock = HostLock::take()?;
-    let esp = EspMount::mount(&lock, &booted.partition(PartKind::Esp)?, true)?;
+    let esp = booted.mount_esp(true)?;
     let before = esp.read_state()?;
     let mut after = before.clone();
     after
