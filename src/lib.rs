@@ -27,6 +27,7 @@ pub mod payload;
 pub mod platform;
 pub mod process;
 pub mod profile;
+pub mod provision;
 pub mod qcow2;
 pub mod qemu;
 pub mod repo;

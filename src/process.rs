@@ -3,7 +3,9 @@
 //! Stage code never builds `std::process::Command` by hand: it uses [`Cmd`],
 //! which logs the shell-escaped command line at debug level, sets stdin to
 //! null, captures stderr, and on failure returns an error that names the
-//! command line, the exit status (or the signal) and the tail of stderr.
+//! command line, the exit status (or the signal) and the tail of stderr
+//! ([`Cmd::outcome`] leaves the status to a caller for which it is an
+//! answer, such as a validator's).
 //!
 //! Children run in their own process group; when craton receives SIGINT or
 //! SIGTERM (see `signal`) the wrapper stops the child's group and returns an
@@ -135,6 +137,17 @@ impl Cmd {
     }
 
     fn output_both(&self) -> Result<(Vec<u8>, Vec<u8>)> {
+        let out = self.outcome()?;
+        out.check()?;
+        Ok((out.stdout, out.stderr))
+    }
+
+    /// Runs the command to its end and returns its status with stdout and
+    /// stderr, whatever the status: for a program whose exit status is an
+    /// answer rather than a failure (a validator). The caller judges the
+    /// status, with [`Outcome::check`] for what it does not expect; failing
+    /// to start and an interrupt are still errors.
+    pub fn outcome(&self) -> Result<Outcome> {
         let line = self.display();
         tracing::debug!("running {line}");
         crate::signal::check()?;
@@ -152,8 +165,12 @@ impl Cmd {
         if !stderr.is_empty() {
             tracing::trace!("stderr of {line}: {}", String::from_utf8_lossy(&stderr));
         }
-        check(&line, status, &stderr)?;
-        Ok((stdout, stderr))
+        Ok(Outcome {
+            line,
+            status,
+            stdout,
+            stderr,
+        })
     }
 
     /// Runs the command; returns stdout and stderr together as text (for
@@ -199,6 +216,24 @@ impl Cmd {
             .spawn()
             .with_context(|| format!("starting `{line}`"))?;
         Ok(PipedChild { child, line })
+    }
+}
+
+/// A command that ran to its end, from [`Cmd::outcome`].
+#[derive(Debug)]
+pub struct Outcome {
+    /// The command line, shell-escaped.
+    pub line: String,
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Outcome {
+    /// The error [`Cmd::run`] would give for this status (the command
+    /// line, the exit code or signal, stderr's tail), or `Ok` on success.
+    pub fn check(&self) -> Result<()> {
+        check(&self.line, self.status, &self.stderr)
     }
 }
 
@@ -333,6 +368,19 @@ mod tests {
         assert!(err.contains("sh -c 'echo broken >&2; exit 3'"), "{err}");
         assert!(err.contains("exit code 3"), "{err}");
         assert!(err.contains("broken"), "{err}");
+    }
+
+    #[test]
+    fn outcome_keeps_a_failing_status_for_the_caller() {
+        let out = Cmd::new("sh")
+            .args(["-c", "echo said; echo why >&2; exit 1"])
+            .outcome()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.stdout, b"said\n");
+        assert_eq!(out.stderr, b"why\n");
+        let err = out.check().unwrap_err().to_string();
+        assert!(err.contains("exit code 1") && err.contains("why"), "{err}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub const GRUBENV_PATH: &str = "/grub/grubenv";
 pub const GRUB_SERIAL: &str = "serial --unit=0 --speed=115200";
 /// Variables GRUB reads from the block; `load_env` with a list (GRUB manual
 /// "load_env") ignores anything else a tampered block might set.
-const ENV_VARS: &str = "ORDER A_OK A_TRY B_OK B_TRY DISK_ID";
+const ENV_VARS: &str = "ORDER A_OK A_TRY B_OK B_TRY DISK_ID FIRST_BOOT";
 /// The environment variable that records whether the disk still has the
 /// image's identifiers. A new image says [`DiskId::Image`]; GRUB turns that
 /// into [`DiskId::Claimed`] on the disk it booted from, before Linux runs,
@@ -59,6 +59,14 @@ pub const TRIAL_ARG: &str = "craton.trial";
 /// `panic=` of a trial boot: a kernel that panics (no init, a broken
 /// initrd) reboots after this many seconds, into the other slot.
 pub const TRIAL_PANIC_SECS: u32 = 10;
+/// The environment variable that says the disk has not been provisioned
+/// yet: a new image has `1`; GRUB then passes [`FIRST_BOOT_ARG`] and
+/// Ignition runs in the initrd, which sets `0` once it succeeded
+/// (`crate::initrd::ignition`, docs/provisioning.md).
+pub const FIRST_BOOT: &str = "FIRST_BOOT";
+/// The kernel argument of a first boot (Ignition's own, read by its
+/// generator and its units' conditions).
+pub const FIRST_BOOT_ARG: &str = "ignition.firstboot";
 /// The kernel argument that carries [`DISK_ID`] to the initrd.
 pub const DISK_ID_ARG: &str = "craton.disk-id";
 
@@ -115,6 +123,7 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
          set ORDER=\"A B\"\nset A_OK=0\nset A_TRY=0\nset B_OK=0\nset B_TRY=0\n",
     );
     let _ = writeln!(s, "set {DISK_ID}={}", DiskId::Machine.name());
+    let _ = writeln!(s, "set {FIRST_BOOT}=0");
     let _ = writeln!(s, "load_env -f {GRUBENV_PATH} {ENV_VARS}");
     // The first good slot of ORDER, or ORDER's first when it is pending
     // (not good, not tried): `crate::update::state::AbState::next_boot`.
@@ -140,6 +149,12 @@ pub fn grub_cfg(cfg: &BootConfig) -> String {
         "set craton_trial_args=\"\"\nif [ \"$craton_trial\" = 1 ]; then\n  \
          echo \"craton: slot $craton_slot on trial\"\n  \
          set craton_trial_args=\"{TRIAL_ARG}=1 panic={TRIAL_PANIC_SECS}\"\nfi"
+    );
+    // Not provisioned yet: Ignition runs in the initrd (see FIRST_BOOT).
+    let _ = writeln!(
+        s,
+        "set craton_firstboot=\"\"\nif [ \"${FIRST_BOOT}\" = 1 ]; then\n  \
+         set craton_firstboot=\"{FIRST_BOOT_ARG}=1\"\nfi"
     );
     // This disk's first boot: claim it (see DISK_ID), in the same write.
     let _ = writeln!(
@@ -253,6 +268,7 @@ fn menuentry(cfg: &BootConfig, slot: Slot) -> String {
             "systemd.mount-extra=PARTUUID=${{craton_oem_partuuid}}:{OEM_MOUNT}:ext4:{OEM_MOUNT_OPTIONS}"
         ),
         format!("craton.slot={}", slot.dir_name()),
+        "$craton_firstboot".to_owned(),
     ];
     args.extend(cfg.kernel_args.iter().map(|a| shell_quote(a)));
     // Unquoted: GRUB splits the variable's value into arguments.
@@ -293,7 +309,7 @@ pub fn slot_cfg(e: &SlotEntry) -> String {
 
 /// The variables of a new image's environment block: slot A is good and
 /// untried; slot B is good only when the build copied A into it; the disk
-/// has the image's identifiers.
+/// has the image's identifiers and has not been provisioned.
 pub fn initial_grubenv_vars(b_is_copy: bool) -> Vec<(String, String)> {
     let b_ok = if b_is_copy { "1" } else { "0" };
     [
@@ -303,6 +319,7 @@ pub fn initial_grubenv_vars(b_is_copy: bool) -> Vec<(String, String)> {
         ("B_OK", b_ok),
         ("B_TRY", "0"),
         (DISK_ID, DiskId::Image.name()),
+        (FIRST_BOOT, "1"),
     ]
     .iter()
     .map(|(n, v)| (n.to_string(), v.to_string()))

@@ -67,7 +67,9 @@ fn grub_script_check_catches_errors() {
 #[test]
 fn grub_cfg_has_both_slots_and_the_command_line() {
     let cfg = grub_cfg(&sample_config());
-    assert!(cfg.contains("load_env -f /grub/grubenv ORDER A_OK A_TRY B_OK B_TRY DISK_ID\n"));
+    assert!(
+        cfg.contains("load_env -f /grub/grubenv ORDER A_OK A_TRY B_OK B_TRY DISK_ID FIRST_BOOT\n")
+    );
     assert!(cfg.contains("save_env -f /grub/grubenv A_TRY B_TRY DISK_ID\n"));
     // A new disk is claimed by the GRUB that booted from it.
     assert!(cfg.contains("if [ \"$DISK_ID\" = image ]; then\n  set DISK_ID=claimed\nfi\nsave_env"));
@@ -102,7 +104,7 @@ fn grub_cfg_has_both_slots_and_the_command_line() {
             "root=PARTUUID=${craton_root_partuuid} rw craton.disk-id=${craton_disk_id}",
             "systemd.mount-extra=PARTUUID=${craton_oem_partuuid}:/oem:ext4:ro,nosuid,nodev,noexec,nofail",
             &format!(
-                "craton.slot={dir} quiet 'x=it'\\''s' $craton_platform_args $craton_trial_args"
+                "craton.slot={dir} $craton_firstboot quiet 'x=it'\\''s' $craton_platform_args $craton_trial_args"
             ),
         ] {
             assert!(linux.contains(want), "{want} not in {linux}");

@@ -24,7 +24,8 @@ use crate::error::bad_input;
 use crate::sign::{self, PrivateKey};
 use crate::tools::ToolsTree;
 use crate::{
-    boot, disk, fetch, initrd, manifest, payload, platform, resolve, rootfs, sbom, update, usr,
+    boot, disk, fetch, initrd, manifest, payload, platform, provision, resolve, rootfs, sbom,
+    update, usr,
 };
 
 /// The environment variable that fixes every timestamp (reproducible-builds.org).
@@ -51,6 +52,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildOutput> {
     // Only now: a build that cannot fetch leaves no output folder behind.
     let b = Build::new(ctx, lock, &req.target)?;
     steps.run("tools", || b.ensure_tools())?;
+    steps.run("provision", || provision::run(&b))?;
     let tree = steps.run("rootfs", || rootfs::run(&b))?;
     steps.run("keys", || sign::install_public_key(&tree, key.as_ref()))?;
     steps.run("updater", || update::image::install(&b, &tree))?;

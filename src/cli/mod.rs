@@ -17,6 +17,7 @@ mod keygen;
 mod lock;
 mod man;
 mod mark_good;
+mod provision;
 mod qemu;
 mod rollback;
 pub mod rootfs;
@@ -48,6 +49,8 @@ pub enum Command {
     Build(build::Args),
     /// Boot a disk image in QEMU.
     Qemu(qemu::Args),
+    /// Check a machine's first-boot Ignition config (`provision validate`).
+    Provision(provision::Args),
     /// Make an Ed25519 key pair for signing builds (`build --key`).
     Keygen(keygen::Args),
     /// Check a build's output folder against its signed manifest.
@@ -70,6 +73,10 @@ pub enum Command {
     Completions(completions::Args),
     /// Print craton(1) on stdout, or write all manual pages into a folder.
     Man(man::Args),
+    /// Internal: relay one guest connection, QEMU's stdin and stdout, to
+    /// ADDR:PORT (`craton qemu --gce-metadata`).
+    #[command(hide = true)]
+    QemuGuestfwd(qemu::GuestfwdArgs),
 }
 
 /// Entry point of the binary.
@@ -86,6 +93,11 @@ pub fn main() -> ExitCode {
             });
         }
     };
+    if let Command::QemuGuestfwd(a) = &cli.command {
+        // Started by QEMU with the guest's connection as stdout and
+        // stderr: no log, no error text, the default signal handling.
+        return qemu::guestfwd(a);
+    }
     init_logging(cli.verbose);
     if let Err(e) = crate::signal::install() {
         eprintln!("error: installing signal handlers: {e:#}");
@@ -97,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Rootfs(a) => rootfs::run(a),
         Command::Build(a) => build::run(a),
         Command::Qemu(a) => qemu::run(a),
+        Command::Provision(a) => provision::run(a),
         Command::Keygen(a) => keygen::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Inspect(a) => inspect::run(a),
@@ -108,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Cache(a) => cache::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
+        Command::QemuGuestfwd(_) => unreachable!("dispatched before logging starts"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,19 +2,27 @@
 //! console is the terminal (Ctrl-A X quits); otherwise, or with --marker,
 //! the console is streamed to stdout and the run ends at the marker line,
 //! the guest's power-off or the timeout.
+//!
+//! Also `craton qemu-guestfwd` (hidden), which QEMU starts for each guest
+//! connection to GCE's metadata server (`--gce-metadata`).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
-use crate::error::bad_input;
-use crate::qemu::{self, Firmware, ImageFormat, QemuRun};
+use crate::error::{EXIT_FAILURE, bad_input};
+use crate::qemu::{self, Firmware, ImageFormat, MetadataServer, Network, QemuRun};
 
 /// The systemd credential that systemd-tmpfiles writes to
 /// /root/.ssh/authorized_keys (systemd.system-credentials(7)).
 const SSH_KEY_CREDENTIAL: &str = "ssh.authorized_keys.root";
+/// How long `--gce-metadata`'s server gets to accept the check's
+/// connection (it is on the host's loopback).
+const METADATA_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum FirmwareArg {
@@ -86,6 +94,29 @@ pub struct Args {
     /// gives a new disk its own identifiers.
     #[arg(long, value_name = "N", default_value_t = qemu::FIRST_BOOT_REBOOTS)]
     pub reboots: u32,
+    /// An Ignition config for the guest's first boot, given as QEMU's
+    /// fw_cfg entry opt/com.coreos/config (Ignition's qemu platform); not
+    /// validated here.
+    #[arg(long, value_name = "FILE")]
+    pub ignition: Option<PathBuf>,
+    /// A server on the host's loopback (e.g. 127.0.0.1:8080) that the
+    /// guest reaches as GCE's metadata server, 169.254.169.254 port 80; the
+    /// guest's network then is 169.254.169.0/24 (docs/cli.md).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub gce_metadata: Option<SocketAddr>,
+    /// The guest reaches nothing but the forwarded ports (ssh from the
+    /// host, --gce-metadata): no DNS, no host, no outside network.
+    #[arg(long)]
+    pub isolated: bool,
+}
+
+/// `craton qemu-guestfwd ADDR:PORT`, hidden: QEMU starts it for each guest
+/// connection to the metadata server (`crate::qemu::relay`).
+#[derive(Debug, clap::Args)]
+pub struct GuestfwdArgs {
+    /// The server on the host's loopback.
+    #[arg(value_name = "ADDR:PORT")]
+    pub server: SocketAddr,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -123,6 +154,30 @@ pub fn run(args: Args) -> Result<()> {
     run.memory_mib = args.memory;
     run.ssh_forward_port = (args.ssh_port != 0).then_some(args.ssh_port);
     run.credentials = credentials(&args)?;
+    if let Some(config) = &args.ignition {
+        readable_file(config)
+            .map_err(|e| bad_input(format!("--ignition {}: {e}", config.display())))?;
+    }
+    run.ignition = args.ignition.clone();
+    if let Some(addr) = args.gce_metadata {
+        // QEMU starts this binary for each guest connection.
+        let relay = std::env::current_exe().context("finding craton's own binary")?;
+        let server = MetadataServer::new(addr, relay)
+            .map_err(|e| bad_input(format!("--gce-metadata {e:#}")))?;
+        // QEMU connects only when the guest does: a server that is not
+        // there is found now, not as a guest's failed fetch.
+        TcpStream::connect_timeout(&addr, METADATA_CHECK_TIMEOUT).map_err(|e| {
+            bad_input(format!(
+                "--gce-metadata {addr}: no server answers there: {e}"
+            ))
+        })?;
+        run.gce_metadata = Some(server);
+    }
+    run.network = if args.isolated {
+        Network::Isolated
+    } else {
+        Network::Open
+    };
     run.marker = args.marker.clone();
     run.serial_log = args.serial_log.clone();
     run.echo = true;
@@ -147,6 +202,24 @@ pub fn run(args: Args) -> Result<()> {
             result.elapsed.as_secs_f64(),
             result.accel
         );
+    }
+    Ok(())
+}
+
+/// Relays one guest connection; prints nothing, even on failure (stdout
+/// and stderr are the guest's connection, which then just closes).
+pub fn guestfwd(args: &GuestfwdArgs) -> ExitCode {
+    match qemu::relay(args.server) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(EXIT_FAILURE),
+    }
+}
+
+/// Opens `path` for reading: a regular file QEMU will be able to read.
+fn readable_file(path: &Path) -> std::io::Result<()> {
+    let f = std::fs::File::open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
     }
     Ok(())
 }

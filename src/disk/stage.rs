@@ -42,7 +42,15 @@ pub fn run(b: &Build, tree: &RootfsTree, usr: &UsrImage, esp: &Esp) -> Result<Ve
             usr_b: disk.usr_b,
             esp_files: esp.files.clone(),
             root_tree: tree.path.clone(),
-            oem_files: platform::oem::files(p, &b.profile().platform(p)),
+            oem_files: platform::oem::files(
+                p,
+                &b.profile().platform(p),
+                b.profile()
+                    .provision
+                    .ignition
+                    .as_ref()
+                    .map(|c| c.content.as_str()),
+            ),
             root_label: ROOT_FS_LABEL.into(),
             oem_label: OEM_FS_LABEL.into(),
             epoch: b.epoch,

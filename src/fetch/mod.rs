@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
-pub use plan::{items, run};
+pub use plan::{items, run, run_tools};
 pub use progress::Progress;
 
 use crate::cache::Cache;

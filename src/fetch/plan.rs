@@ -1,6 +1,7 @@
 //! The fetch stage's entry point: turns a lock into download items (package
 //! URLs on the chosen mirrors, artifact URLs from the profile) and fetches
-//! them with the run's jobs and artifact folder.
+//! them with the run's jobs and artifact folder; [`run_tools`] fetches the
+//! tools set alone.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use anyhow::{Result, anyhow};
 
 use super::{Item, Options, Report};
 use crate::context::Context;
-use crate::lock::Lock;
+use crate::lock::{Lock, LockedPackage};
 
 /// Downloads and verifies everything `lock` names into the cache.
 pub fn run(ctx: &Context, lock: &Lock) -> Result<Report> {
@@ -21,11 +22,35 @@ pub fn run(ctx: &Context, lock: &Lock) -> Result<Report> {
     super::fetch(&ctx.http, &ctx.cache, &items, &opts)
 }
 
+/// Downloads and verifies only the lock's tools set, for a command that
+/// runs a tool and builds nothing (`craton provision validate`): it needs
+/// neither the image's packages nor its artifacts, which may live where
+/// this machine cannot reach.
+pub fn run_tools(ctx: &Context, lock: &Lock) -> Result<Report> {
+    let items = package_items(ctx, &lock.tools)?;
+    let opts = Options {
+        jobs: ctx.jobs,
+        ..Options::default()
+    };
+    super::fetch(&ctx.http, &ctx.cache, &items, &opts)
+}
+
 /// One item per locked package, tools package and artifact.
 pub fn items(ctx: &Context, lock: &Lock) -> Result<Vec<Item>> {
+    let packages = lock.packages.iter().chain(&lock.tools).chain(&lock.initrd);
+    let mut out = package_items(ctx, packages)?;
+    out.extend(lock.artifacts.iter().map(Item::artifact));
+    Ok(out)
+}
+
+/// One item per package, each on its repository's mirror.
+fn package_items<'a>(
+    ctx: &Context,
+    packages: impl IntoIterator<Item = &'a LockedPackage>,
+) -> Result<Vec<Item>> {
     let mut mirrors = BTreeMap::new();
-    let mut out = Vec::with_capacity(lock.packages.len() + lock.tools.len() + lock.artifacts.len());
-    for p in lock.packages.iter().chain(&lock.tools).chain(&lock.initrd) {
+    let mut out = Vec::new();
+    for p in packages {
         if !mirrors.contains_key(&p.repository) {
             let repo = ctx.repository(&p.repository).ok_or_else(|| {
                 anyhow!(
@@ -39,6 +64,5 @@ pub fn items(ctx: &Context, lock: &Lock) -> Result<Vec<Item>> {
         }
         out.push(Item::package(p, &mirrors[&p.repository]));
     }
-    out.extend(lock.artifacts.iter().map(Item::artifact));
     Ok(out)
 }

@@ -10,6 +10,7 @@
 
 pub mod cpio;
 pub mod identity;
+pub mod ignition;
 pub mod modules;
 pub mod units;
 pub mod users;
@@ -151,6 +152,7 @@ pub fn make(
     users::Accounts::from_tree(tree)?.write(tree)?;
     let modules = modules::install(rootfs, &kernel_version, tree, tools, modules)?;
     units::install(tree)?;
+    ignition::install(tree)?;
     let (size, uncompressed_size) = pack(tree, out, epoch)?;
     tracing::info!(
         "initrd {}: {} modules, {uncompressed_size} bytes, {size} compressed",

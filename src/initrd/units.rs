@@ -24,8 +24,15 @@ const UNIT_MODE: u32 = 0o644;
 /// Units without [Install] are pulled in by another unit
 /// (craton-etc-dirs.service by sysroot-etc.mount's Requires=).
 pub fn install(tree: &Path) -> Result<Vec<String>> {
+    install_files(tree, files())
+}
+
+/// Writes `files` ((path, content, mode)) into the initrd tree and enables
+/// the units among them as their [Install] sections say; returns the
+/// units' names.
+pub fn install_files(tree: &Path, files: Vec<(String, String, u32)>) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for (path, text, mode) in files() {
+    for (path, text, mode) in files {
         write_file(tree, &path, text.as_bytes(), mode)?;
         let Some(name) = path.strip_prefix(&format!("/{UNIT_DIR}/")) else {
             continue;

@@ -30,6 +30,8 @@ pub const RELEASE_FILE: &str = "oem-release";
 pub const GRUB_SNIPPET: &str = "grub.cfg";
 /// The GRUB variable with the platform's kernel arguments.
 pub const ARGS_VAR: &str = "craton_platform_args";
+/// Ignition's platform argument: which source its fetch stages read.
+pub const IGNITION_PLATFORM_ARG: &str = "ignition.platform.id";
 /// The GRUB variable with the platform's name.
 pub const NAME_VAR: &str = "craton_platform";
 
@@ -42,8 +44,14 @@ pub struct OemFile {
     pub mode: u32,
 }
 
-/// The OEM partition's files of `platform`, generated ones first.
-pub fn files(platform: Platform, settings: &PlatformSettings) -> Vec<OemFile> {
+/// The OEM partition's files of `platform`, generated ones first;
+/// `ignition` is the profile's `[provision] ignition` config, which the
+/// metal platform's partition carries (docs/provisioning.md).
+pub fn files(
+    platform: Platform,
+    settings: &PlatformSettings,
+    ignition: Option<&str>,
+) -> Vec<OemFile> {
     let name = platform.name();
     let mut out = vec![
         OemFile {
@@ -57,6 +65,14 @@ pub fn files(platform: Platform, settings: &PlatformSettings) -> Vec<OemFile> {
             mode: 0o644,
         },
     ];
+    if let (Platform::Metal, Some(config)) = (platform, ignition) {
+        out.push(OemFile {
+            path: crate::initrd::ignition::OEM_CONFIG.into(),
+            data: config.as_bytes().to_vec(),
+            // It may hold password hashes: root's alone.
+            mode: 0o600,
+        });
+    }
     let prefix = format!("{OEM_MOUNT}/");
     for f in &settings.oem_files {
         out.push(OemFile {
@@ -77,6 +93,10 @@ pub fn kernel_args(platform: Platform, settings: &PlatformSettings) -> Vec<Strin
         args.push(format!("console={c}"));
     }
     args.push(format!("{}={}", super::PLATFORM_ARG, platform.name()));
+    args.push(format!(
+        "{IGNITION_PLATFORM_ARG}={}",
+        platform.ignition_id()
+    ));
     args.extend(settings.kernel_args.iter().cloned());
     args
 }
@@ -133,7 +153,7 @@ mod tests {
         assert!(s.contains("set craton_platform=gce\n"), "{s}");
         assert!(
             s.contains(
-                "set craton_platform_args='console=ttyS0,38400n8 craton.platform=gce a=1'\n"
+                "set craton_platform_args='console=ttyS0,38400n8 craton.platform=gce ignition.platform.id=gcp a=1'\n"
             ),
             "{s}"
         );
@@ -141,7 +161,9 @@ mod tests {
         // metal: no console, no serial line; the name still goes.
         let m = grub_snippet(Platform::Metal, &PlatformSettings::default());
         assert!(
-            m.contains("set craton_platform_args=craton.platform=metal\n"),
+            m.contains(
+                "set craton_platform_args='craton.platform=metal ignition.platform.id=metal'\n"
+            ),
             "{m}"
         );
         assert!(!m.contains("serial"), "{m}");
@@ -163,10 +185,30 @@ mod tests {
             mode: 0o600,
             content: "x".into(),
         });
-        let f = files(Platform::Gce, &s);
+        let f = files(Platform::Gce, &s, None);
         let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["oem-release", "grub.cfg", "run/x.conf"]);
         assert_eq!(f[2].mode, 0o600);
         assert_eq!(f[0].data, b"ID=gce\nNAME=\"craton gce\"\n");
+    }
+
+    /// `[provision] ignition` is the metal platform's default config, and
+    /// only metal's: the others' platforms give theirs.
+    #[test]
+    fn the_profiles_ignition_config_goes_to_metal_alone() {
+        let config = r#"{"ignition":{"version":"3.3.0"}}"#;
+        let metal = files(Platform::Metal, &PlatformSettings::default(), Some(config));
+        let baked = metal
+            .iter()
+            .find(|f| f.path == "ignition/config.ign")
+            .expect("metal's OEM partition has the config");
+        assert_eq!(
+            (baked.data.as_slice(), baked.mode),
+            (config.as_bytes(), 0o600)
+        );
+        for p in [Platform::Qemu, Platform::Gce] {
+            let f = files(p, &PlatformSettings::default(), Some(config));
+            assert!(f.iter().all(|f| !f.path.starts_with("ignition/")), "{p:?}");
+        }
     }
 }

@@ -61,6 +61,7 @@ pub(super) struct Merged {
     /// profile's enabled units are not the default).
     pub health_units: Option<Vec<Src<String>>>,
     pub confirm_after_secs: Option<Src<i64>>,
+    pub provision_ignition: Option<Src<String>>,
     pub hostname: Option<Src<String>>,
     pub default_target: Option<Src<String>>,
     pub overlays: Vec<Src<String>>,
@@ -240,6 +241,9 @@ impl Merged {
                     u.health_units,
                 );
             }
+        }
+        if let Some(p) = raw.provision {
+            over(&mut self.provision_ignition, id, p.ignition);
         }
         if let Some(s) = raw.system {
             over(&mut self.hostname, id, s.hostname);

@@ -102,6 +102,8 @@ pub const DEFAULT_TOOLS_PACKAGES: &[&str] = &[
     "cryptsetup-bin",
     // modinfo/depmod for the initrd's module closure.
     "kmod",
+    // ignition-validate for `craton provision validate` (the initrd runs the same Ignition).
+    "ignition",
 ];
 
 /// The default target when [system] names none: a server without a
@@ -161,6 +163,7 @@ pub struct Profile {
     pub disk: Disk,
     pub boot: Boot,
     pub update: Update,
+    pub provision: Provision,
     pub system: System,
     pub units: Units,
     /// Inline [[file]]s, in order (a later profile's file of the same path
@@ -437,6 +440,22 @@ impl UsrCompression {
 pub struct Boot {
     pub timeout_secs: u32,
     pub kernel_args: Vec<String>,
+}
+
+/// [provision]: first-boot provisioning (docs/provisioning.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provision {
+    /// `ignition`: the default Ignition config baked into the metal
+    /// platform's OEM partition, read when the profile was loaded.
+    pub ignition: Option<IgnitionConfig>,
+}
+
+/// An Ignition config file named by a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnitionConfig {
+    /// As the profile resolves it (absolute).
+    pub path: PathBuf,
+    pub content: String,
 }
 
 /// [update]: how the booted host takes updates (docs/updates.md).

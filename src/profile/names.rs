@@ -181,6 +181,11 @@ const RESERVED_PARAMS: &[&str] = &[
     "rw",
     "init",
     "rdinit",
+    // First-boot provisioning: GRUB passes the first boot from the ESP's
+    // flag, the OEM partition the platform (docs/provisioning.md); a
+    // profile's would run Ignition at every boot or read another source.
+    "ignition.firstboot",
+    "ignition.platform.id",
 ];
 /// Families of them: /usr's mount (`mount.usr=`, `mount.usrfstype=`, ...),
 /// the verity devices' data, hash and options, and craton's own (the slot).
@@ -358,6 +363,8 @@ mod tests {
             "init=/bin/sh",
             "rdinit=/bin/sh",
             "craton.slot=b",
+            "ignition.firstboot",
+            "ignition.platform.id=gcp",
         ] {
             let err = profile_kernel_arg(bad).unwrap_err();
             assert!(err.starts_with("would override `"), "{bad}: {err}");
@@ -370,6 +377,7 @@ mod tests {
             "rootwait",
             "usrquota",
             "initcall_debug",
+            "ignition.config.url=https://example.invalid/config.ign",
         ] {
             assert_eq!(profile_kernel_arg(good), Ok(()), "{good}");
         }

@@ -27,6 +27,16 @@ impl Platform {
     /// Every platform, in the order messages and help list them.
     pub const ALL: [Platform; 3] = [Platform::Qemu, Platform::Gce, Platform::Metal];
 
+    /// Ignition's name of the platform (`ignition.platform.id=`, its
+    /// supported-platforms list): Google's is "gcp".
+    pub fn ignition_id(self) -> &'static str {
+        match self {
+            Platform::Qemu => "qemu",
+            Platform::Gce => "gcp",
+            Platform::Metal => "metal",
+        }
+    }
+
     /// The name in profiles, on the command line and in the OEM files.
     pub fn name(self) -> &'static str {
         match self {

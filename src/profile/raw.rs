@@ -45,6 +45,7 @@ pub(super) struct RawFile {
     pub disk: Option<RawDisk>,
     pub boot: Option<RawBoot>,
     pub update: Option<RawUpdate>,
+    pub provision: Option<RawProvision>,
     pub system: Option<RawSystem>,
     pub units: Option<RawUnits>,
     pub file: Option<Vec<Spanned<RawInlineFile>>>,
@@ -152,6 +153,12 @@ pub(super) struct RawUpdate {
     pub channel: Option<Spanned<String>>,
     pub health_units: Option<List>,
     pub confirm_after_secs: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawProvision {
+    pub ignition: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,6 @@
 //! Validation of what customises the built tree: `[system]` (host name,
 //! default target, overlays), `[units]`, inline `[[file]]`s and the
-//! `[[user]]`s and `[[group]]`s for sysusers.d.
+//! `[[user]]`s and `[[group]]`s for sysusers.d, and `[provision]`.
 //!
 //! Overlay folders are checked to exist; nothing else touches the file
 //! system. Whether a unit exists is known only in the built tree, so
@@ -18,8 +18,8 @@ use super::raw::{RawGroup, RawInlineFile, RawUser};
 use super::source::{At, FileId, Files, Src, join_beside, normalize};
 use super::validate::check;
 use super::{
-    DEFAULT_FILE_MODE, DEFAULT_TARGET, DEFAULT_USER_HOME, DEFAULT_USER_SHELL, Group, InlineFile,
-    MAX_ID, System, Units, User,
+    DEFAULT_FILE_MODE, DEFAULT_TARGET, DEFAULT_USER_HOME, DEFAULT_USER_SHELL, Group,
+    IgnitionConfig, InlineFile, MAX_ID, Provision, System, Units, User,
 };
 
 pub(super) fn system(files: &Files, m: &Merged) -> Result<System> {
@@ -66,6 +66,69 @@ pub(super) fn system(files: &Files, m: &Merged) -> Result<System> {
         default_target,
         overlays,
     })
+}
+
+/// [provision] ignition: a file beside the profile that names it, read
+/// now, and JSON (Ignition's own validation runs at build time).
+pub(super) fn provision(files: &Files, m: &Merged) -> Result<Provision> {
+    let Some(p) = &m.provision_ignition else {
+        return Ok(Provision::default());
+    };
+    let source = files.get(p.at.file);
+    if p.value.is_empty() {
+        return Err(files.err(p.at, "[provision] ignition: empty path"));
+    }
+    let shown = normalize(&join_beside(&source.display, &p.value));
+    let path = join_beside(&source.abs, &p.value);
+    let content = std::fs::read_to_string(&path).map_err(|e| {
+        files.err(
+            p.at,
+            format!("[provision] ignition: cannot read {}: {e}", shown.display()),
+        )
+    })?;
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&content) {
+        return Err(files.err(
+            p.at,
+            format!("[provision] ignition: {} is not JSON: {e}", shown.display()),
+        ));
+    }
+    // The image is the same for every machine and is shipped as a file:
+    // a secret baked into it is everyone's (DESIGN.md).
+    let value: serde_json::Value = serde_json::from_str(&content).unwrap_or_default();
+    if let Some(secret) = baked_secret(&value) {
+        return Err(files.err(
+            p.at,
+            format!(
+                "[provision] ignition: {} sets {secret}, a secret, which must not be baked into an image: \
+                 give it per machine (ignition.config.url, the platform's user data)",
+                shown.display()
+            ),
+        ));
+    }
+    Ok(Provision {
+        ignition: Some(IgnitionConfig {
+            path: normalize(&path),
+            content,
+        }),
+    })
+}
+
+/// The first secret an Ignition config sets: a user's `passwordHash` or a
+/// LUKS volume's `keyFile` (config spec 3.x), as a JSON path.
+fn baked_secret(config: &serde_json::Value) -> Option<String> {
+    let users = config.pointer("/passwd/users").and_then(|v| v.as_array());
+    for (i, u) in users.into_iter().flatten().enumerate() {
+        if u.get("passwordHash").is_some_and(|h| !h.is_null()) {
+            return Some(format!("passwd.users.{i}.passwordHash"));
+        }
+    }
+    let luks = config.pointer("/storage/luks").and_then(|v| v.as_array());
+    for (i, l) in luks.into_iter().flatten().enumerate() {
+        if l.get("keyFile").is_some_and(|k| !k.is_null()) {
+            return Some(format!("storage.luks.{i}.keyFile"));
+        }
+    }
+    None
 }
 
 /// Each list keeps its order without repeats; a unit in two lists would

@@ -67,6 +67,7 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         kernel_args: kernel_args(files, "[boot] kernel-args", &m.boot_kernel_args)?,
     };
     let update = update(files, &m)?;
+    let provision = super::system::provision(files, &m)?;
     let system = super::system::system(files, &m)?;
     let units = super::system::units(files, &m)?;
     let inline_files = super::system::inline_files(files, &m.files)?;
@@ -85,6 +86,7 @@ pub(super) fn validate(files: &Files, order: &[FileId], m: Merged) -> Result<Pro
         disk,
         boot,
         update,
+        provision,
         system,
         units,
         files: inline_files,

@@ -6,6 +6,10 @@
 //! systemd.system-credentials(7)): docs/architecture.md "Platforms" has the
 //! tested form. It does not build images; the disk stage does.
 //!
+//! For first-boot provisioning it passes an Ignition config the way
+//! Ignition's qemu platform reads it (fw_cfg) and can make GCE's metadata
+//! server reach a server on the host (`network`).
+//!
 //! Acceleration: KVM where it works, TCG otherwise. CRATON_QEMU_ACCEL=kvm|tcg
 //! overrides; else a short probe decides once per process (see [`probe`]).
 //! Some hosts (nested virtualisation) run small guests under KVM but stop a
@@ -27,10 +31,15 @@ use crate::process::Cmd;
 
 mod credentials;
 mod disks;
+mod network;
 mod watch;
 
 pub use credentials::{check_unit, credential_string, oem_strings_structure};
 pub use disks::{DATA_SERIAL, DISK_SERIAL, IMAGE_SERIAL};
+pub use network::{
+    GCE_METADATA_ADDR, GCE_METADATA_PORT, METADATA_NET, METADATA_NET_DHCP_START, METADATA_NET_DNS,
+    METADATA_NET_HOST, METADATA_NET_PREFIX, MetadataServer, Network, RELAY_COMMAND, relay,
+};
 use watch::Watch;
 
 /// The emulator, from the host (the integrator's .ci/run installs it).
@@ -55,6 +64,11 @@ pub(crate) const KVM_FAILURE: &str = "KVM internal error";
 /// src/boot.c), which takes milliseconds under working KVM.
 const PROBE_MARKER: &str = "No bootable device";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The fw_cfg entry Ignition's qemu platform reads its config from
+/// (/sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw in the
+/// guest, through the qemu_fw_cfg module; Ignition's
+/// internal/providers/qemu).
+pub const IGNITION_FW_CFG: &str = "opt/com.coreos/config";
 
 /// A disk image's format, always given to QEMU: taken from the file's name
 /// or the caller, never probed from its bytes. A guest writes those bytes:
@@ -153,6 +167,14 @@ pub struct QemuRun {
     pub credentials: Vec<(String, Vec<u8>)>,
     /// Host port forwarded to the guest's ssh port 22 on 127.0.0.1.
     pub ssh_forward_port: Option<u16>,
+    /// An Ignition config for the guest ([`IGNITION_FW_CFG`]); QEMU reads
+    /// the file when it starts.
+    pub ignition: Option<PathBuf>,
+    /// GCE's metadata server for the guest: a server on the host's
+    /// loopback. The user network then moves to [`METADATA_NET`].
+    pub gce_metadata: Option<MetadataServer>,
+    /// What else the guest reaches besides the forwarded ports.
+    pub network: Network,
     pub extra_args: Vec<String>,
     pub timeout: Duration,
     /// Stop successfully once a serial line contains this text.
@@ -184,6 +206,9 @@ impl QemuRun {
             memory_mib: 1024,
             credentials: Vec::new(),
             ssh_forward_port: None,
+            ignition: None,
+            gce_metadata: None,
+            network: Network::Open,
             extra_args: Vec::new(),
             timeout: Duration::from_secs(600),
             marker: None,
@@ -354,14 +379,16 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
             ));
     }
     cmd = cmd.args(disks::args(run)?);
-    let fwd = run
-        .ssh_forward_port
-        .map(|p| format!(",hostfwd=tcp:127.0.0.1:{p}-:22"))
-        .unwrap_or_default();
     cmd = cmd
         .arg("-netdev")
-        .arg(format!("user,id=net0{fwd}"))
+        .arg(network::netdev(run)?)
         .args(["-device", "virtio-net-pci,netdev=net0"]);
+    if let Some(config) = &run.ignition {
+        cmd = cmd.arg("-fw_cfg").arg(format!(
+            "name={IGNITION_FW_CFG},file={}",
+            qemu_path(config)?
+        ));
+    }
     if !run.credentials.is_empty() {
         // In a file only this user reads (`work` is a private temporary
         // folder): credentials may be secrets.
@@ -382,7 +409,8 @@ fn command(run: &QemuRun, accel: Accel, work: &Path, interactive: bool) -> Resul
     Ok(cmd.args(&run.extra_args))
 }
 
-/// QEMU's -drive takes `,` as a separator (doubled to escape it).
+/// QEMU's -drive, -fw_cfg and -smbios take `,` as a separator (doubled to
+/// escape it).
 fn qemu_path(p: &Path) -> Result<String> {
     let s = p
         .to_str()
@@ -513,6 +541,44 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         let data = std::fs::read(&cred).unwrap();
         assert!(data.ends_with(b"io.systemd.credential.binary:x=c2VjcmV0\0\0"));
+    }
+
+    /// Ignition's config as a fw_cfg file (its path escaped like a
+    /// -drive's), the metadata server and isolation on the user network.
+    #[test]
+    fn command_line_for_first_boot_provisioning() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("disk.raw");
+        std::fs::write(&img, b"").unwrap();
+        let mut r = QemuRun::new(Some(img), Firmware::Bios);
+        r.ignition = Some(dir.path().join("config,1.ign"));
+        r.network = Network::Isolated;
+        r.ssh_forward_port = Some(2222);
+        r.gce_metadata = Some(
+            MetadataServer::new("127.0.0.1:8080".parse().unwrap(), "/bin/craton".into()).unwrap(),
+        );
+        let line = command(&r, Accel::Tcg, dir.path(), false)
+            .unwrap()
+            .display();
+        let want = format!(
+            " -netdev 'user,id=net0,net=169.254.169.0/24,host=169.254.169.2,dns=169.254.169.3,\
+             dhcpstart=169.254.169.15,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,\
+             guestfwd=tcp:169.254.169.254:80-cmd:/bin/craton qemu-guestfwd 127.0.0.1:8080' \
+             -device virtio-net-pci,netdev=net0 \
+             -fw_cfg name=opt/com.coreos/config,file={}/config,,1.ign",
+            dir.path().display()
+        );
+        assert!(line.contains(&want), "{want} not in {line}");
+        // Without them: QEMU's default network, no fw_cfg file.
+        let plain = QemuRun::new(r.image.clone(), Firmware::Bios);
+        let line = command(&plain, Accel::Tcg, dir.path(), false)
+            .unwrap()
+            .display();
+        assert!(
+            line.contains(" -netdev user,id=net0 -device virtio-net-pci,netdev=net0"),
+            "{line}"
+        );
+        assert!(!line.contains("-fw_cfg"), "{line}");
     }
 
     /// The format comes from the name (or the caller), never from the

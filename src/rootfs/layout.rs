@@ -53,7 +53,7 @@ pub const SKELETON_LINKS: &[(&str, &str)] = &[
 ];
 /// Folders whose content moves to the factory and comes back through
 /// tmpfiles at boot. /boot is handled apart (the kernel).
-const FACTORY_DIRS: &[&str] = &["var", "root", "home", "srv", "opt", "mnt", "media"];
+pub const FACTORY_DIRS: &[&str] = &["var", "root", "home", "srv", "opt", "mnt", "media"];
 /// tmpfs at boot: what the build left there is dropped.
 const VOLATILE_DIRS: &[&str] = &["run", "tmp"];
 /// Links Debian's kernel postinst makes in / and /boot's files, which move
