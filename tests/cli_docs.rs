@@ -19,6 +19,7 @@ const SUBCOMMANDS: &[&str] = &[
     "rootfs",
     "build",
     "qemu",
+    "provision",
     "keygen",
     "verify",
     "inspect",
@@ -150,12 +151,13 @@ fn man_out_writes_a_page_per_subcommand() {
         .map(|s| format!("craton-{s}.1"))
         .collect();
     want.push("craton.1".into());
-    // `craton cache` and `craton slot` have subcommands of their own,
-    // each with a page.
+    // `craton cache`, `craton provision` and `craton slot` have
+    // subcommands of their own, each with a page.
     want.extend(
         [
             "cache-gc",
             "cache-status",
+            "provision-validate",
             "slot-show",
             "slot-set-order",
             "slot-mark-good",
@@ -184,6 +186,20 @@ fn man_out_writes_a_page_per_subcommand() {
         build.contains("--out"),
         "craton-build(1) lists its flags: {build}"
     );
+}
+
+/// docs/cli.md's table names every subcommand (the page test above keeps
+/// SUBCOMMANDS equal to the command line's).
+#[test]
+fn docs_cli_md_lists_every_subcommand() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md"))
+        .expect("reading docs/cli.md");
+    for sub in SUBCOMMANDS {
+        assert!(
+            doc.contains(&format!("| `craton {sub}")),
+            "docs/cli.md has no row for `craton {sub}`"
+        );
+    }
 }
 
 fn check_mode(path: &Path) {

@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use super::{CONTAINER_SAYS, FAIL_MARKER, MARKER};
 
@@ -61,6 +60,9 @@ oem=$(sed -n 's/^ID=//p' /oem/oem-release)
 [ "$oem" = "$platform" ] || fail "/oem/oem-release says $oem, the command line $platform"
 agent=$(systemctl show -p ConditionResult --value google-guest-agent.service)
 ntp=$(timedatectl show-timesync -p SystemNTPServers --value)
+# What provisioned the first boot (issue #14): the metal output's OEM
+# default config or the gce metadata's user-data write this file.
+provisioned=$(cat /etc/craton/provisioned-by 2>/dev/null || echo none)
 case $platform in
 gce) [ "$agent" = yes ] && [ "$ntp" = metadata.google.internal ] || fail "gce: agent condition '$agent', NTP '$ntp'" ;;
 *) [ "$agent" = no ] && [ -z "$ntp" ] || fail "$platform: agent condition '$agent', NTP '$ntp'" ;;
@@ -93,10 +95,18 @@ grep -qxF "{key}" /root/.ssh/authorized_keys || fail "root's authorized_keys lac
 # which makes the host keys first (sshd-keygen.service, on the machine's
 # first connection) and answers with the key it has on disk.
 systemctl is-active --quiet ssh.socket || fail "ssh.socket is not active"
-for u in ssh.service sshd-keygen.service; do
-    [ "$(systemctl show -P InactiveExitTimestampMonotonic $u)" = 0 ] || fail "$u ran before the first connection"
-done
 sshatboot=socket
+for u in ssh.service sshd-keygen.service; do
+    [ "$(systemctl show -P InactiveExitTimestampMonotonic $u)" = 0 ] && continue
+    # On gce, google-guest-agent restarts sshd once it has read the
+    # metadata (its OS Login setup writes sshd's configuration): the
+    # platform's own agent, not the image's boot.
+    if [ "$platform" = gce ] && systemctl is-active --quiet google-guest-agent.service; then
+        sshatboot=agent
+    else
+        fail "$u ran before the first connection"
+    fi
+done
 # The first connection, in the background while the checks below run (its
 # RSA host key takes seconds of CPU under TCG); its answer is checked
 # after docker's.
@@ -185,7 +195,7 @@ ctr=$(docker run --rm craton-busybox:test busybox sh -c 'busybox cat /sys/class/
 ctrmtu=$(echo "$ctr" | head -n 1)
 ctraddr=$(echo "$ctr" | awk '$1 == "inet" {{print $2}}')
 docker=ran
-echo "{MARKER} uptime=running:$t_running,docker:$t_docker,containers:$t_containers,done:$(up) docker=$docker docker_at_boot=$atboot ssh_at_boot=$sshatboot flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state platform=$platform oem=$oem agent=$agent ntp=$ntp slot=$slot usr=/dev/mapper/usr:$usrfs:verified:$usrpart disk_id=$diskid root=$rootdev root_partuuid=$rootpart root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
+echo "{MARKER} uptime=running:$t_running,docker:$t_docker,containers:$t_containers,done:$(up) docker=$docker docker_at_boot=$atboot ssh_at_boot=$sshatboot flannel=$flannel bridge=$bridge netmtu=$netmtu ctraddr=$ctraddr ctrmtu=$ctrmtu hostkey=$hostkey machineid=$machineid state=$state platform=$platform oem=$oem agent=$agent ntp=$ntp provisioned=$provisioned slot=$slot usr=/dev/mapper/usr:$usrfs:verified:$usrpart disk_id=$diskid root=$rootdev root_partuuid=$rootpart root_part_bytes=$part root_fs_bytes=$fsbytes grubenv=$env failed=[$failed]"
 # A boot that a test logs in to over ssh stays up until it is done.
 if [ -e /run/credentials/@system/{WAIT_SSH_CREDENTIAL} ]; then
     for i in $(seq 600); do [ -e /run/craton-ssh-done ] && break; sleep 1; done
@@ -225,19 +235,9 @@ pub(crate) const WAIT_SSH_CREDENTIAL: &str = "craton-test.wait-ssh";
 /// credential (systemd.system-credentials(7); `f~`: base64 content).
 pub(crate) fn flannel_options_credential() -> Vec<u8> {
     let options = "FLANNELD_ETCD_ENDPOINTS=http://127.0.0.1:2379\nFLANNELD_IFACE=eth0\n";
-    let b64 = Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            std::io::Write::write_all(&mut c.stdin.take().unwrap(), options.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
     format!(
         "d /run/flannel 0755 root root -\nf~ /run/flannel/options.env 0644 root root - {}\n",
-        String::from_utf8(b64.stdout).unwrap()
+        super::guest::base64(options.as_bytes())
     )
     .into_bytes()
 }

@@ -28,13 +28,21 @@
 //!    (/run/flannel/options.env by the tmpfiles.extra credential): the same
 //!    checks, docker's bridge and containers on the stand-in flanneld's
 //!    lease; then `ssh -p PORT root@127.0.0.1 docker run` with a key made
-//!    by the test, and another identity. A pristine twin copy is attached
+//!    by the test, and another identity. GCE-like (issue #14): QEMU maps
+//!    the guest's metadata server (169.254.169.254:80) to a stand-in on the
+//!    host's loopback (`craton qemu --gce-metadata`, `--isolated`: nothing
+//!    leaves the machine); Ignition applies its `user-data` config in the
+//!    initrd and google-guest-agent makes a user from its `ssh-keys`, who
+//!    logs in with the test's key. A pristine twin copy is attached
 //!    ahead of it on the bus (the booted disk is /dev/vdb): /usr, ROOT and
 //!    mark-good's ESP are on the booted disk (QEMU serial craton-image),
 //!    and the twin comes out as the image followed by zeros.
 //! 4. A copy with one byte of USR-A's filesystem flipped: the boot stops
 //!    at /usr in seconds (dm-verity reports the corrupt block, the
 //!    veritysetup unit and the /usr mount fail, the check never runs).
+//!
+//! provision.rs boots the qemu output with Ignition configs from fw_cfg
+//! (issue #14), update.rs updates a copy to a version 2 (issue #13).
 //!
 //! Boots 1, 2 and 4 use the metal raw image, boot 3 the gce tarball's
 //! disk.raw (unpacked with GNU tar, as Google's import does); the OEM
@@ -47,6 +55,7 @@
 mod check;
 mod guest;
 mod offline;
+mod provision;
 mod signing;
 #[path = "../support/mod.rs"]
 mod support;
@@ -409,14 +418,16 @@ fn image_boots_with_seabios_and_ovmf() {
     for booted in [&first, &sb] {
         booted.assert_network(false);
         // The metal disk: its OEM partition named the platform, the gce
-        // agent's units stayed off, timesyncd kept Debian's servers.
+        // agent's units stayed off, timesyncd kept Debian's servers, and
+        // the OEM partition's default Ignition config provisioned it.
         assert_eq!(
             (
                 booted.get("platform="),
                 booted.get("oem="),
-                booted.get("agent=")
+                booted.get("agent="),
+                booted.get("provisioned=")
             ),
-            ("metal", "metal", "no"),
+            ("metal", "metal", "no", "metal-oem-default"),
             "{}",
             booted.line
         );
@@ -448,26 +459,11 @@ fn image_boots_with_seabios_and_ovmf() {
     // container, compare the host key the guest offers.
     let keys = tempfile::tempdir().unwrap();
     let private = keys.path().join("id_test");
-    let st = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "craton-image-boot",
-            "-f",
-        ])
-        .arg(&private)
-        .status()
-        .unwrap();
-    assert!(st.success(), "ssh-keygen");
-    let public = fs::read_to_string(private.with_extension("pub")).unwrap();
+    let public = ssh_keygen(&private, "craton-image-boot");
     let flannel = flannel_options_credential();
     let extra: [(&str, &[u8]); 2] = [("tmpfiles.extra", &flannel), (WAIT_SSH_CREDENTIAL, b"1")];
     let (other, _other_dir, mut other_creds) =
-        boot_inputs_from(b, &b.gce_raw, "other.raw", public.trim(), &extra);
+        boot_inputs_from(b, &b.gce_raw, "other.raw", &public, &extra);
     // A third, untouched copy rides along ahead of it on the bus (so the
     // booted disk is /dev/vdb): on this first boot both disks carry the
     // image's identifiers, and only GRUB's claim tells the initrd which
@@ -476,24 +472,84 @@ fn image_boots_with_seabios_and_ovmf() {
     copy_sparse(&b.gce_raw, &twin);
     grow(&twin);
     other_creds.extend(["--disk".to_owned(), twin.display().to_string()]);
+    // GCE-like (issue #14): the guest's metadata server is the test's, on
+    // the host's loopback; it serves an Ignition config as `user-data` and
+    // the test's key for a user `gceuser` as `ssh-keys`; the network is
+    // isolated, so nothing leaves the machine.
+    let metadata = support::gce_metadata::serve(gce_metadata_tree(&public));
+    other_creds.extend([
+        "--gce-metadata".to_owned(),
+        metadata.addr.clone(),
+        "--isolated".to_owned(),
+    ]);
     let port = free_port();
-    let (second, (ran, scanned)) = ssh_boot(b, &other, &other_creds, (&private, port), || {
-        let ran = ssh(
-            &private,
-            port,
-            &format!(
-                "docker run --rm --network none craton-busybox:test busybox echo {SSH_CONTAINER_SAYS}"
-            ),
-        );
-        let scan = Command::new("sh")
+    let (second, ((ran, scanned), (from_user_data, gce_user))) = ssh_boot(
+        b,
+        &other,
+        &other_creds,
+        (&private, port),
+        || {
+            // The agent creates the user when it has read the metadata,
+            // some time after the boot: give it two minutes.
+            let mut gce_user = String::new();
+            for _ in 0..40 {
+                let out = ssh_as(GCE_USER, &private, port, "id -un; id -Gn", 60, 10);
+                gce_user = String::from_utf8_lossy(&out.stdout).into_owned();
+                if out.status.success() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(3));
+            }
+            let from_user_data = ssh(
+                &private,
+                port,
+                &format!("stat -c '%a %U' {GCE_IGNITION_FILE}; cat {GCE_IGNITION_FILE}"),
+            );
+            let from_user_data = String::from_utf8_lossy(&from_user_data.stdout).into_owned();
+            let ran = ssh(
+                &private,
+                port,
+                &format!(
+                    "docker run --rm --network none craton-busybox:test busybox echo {SSH_CONTAINER_SAYS}"
+                ),
+            );
+            let scan = Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "ssh-keyscan -T 60 -t ed25519 -p {port} 127.0.0.1 2>/dev/null | ssh-keygen -lf -"
             ))
             .output()
             .unwrap();
-        (ran, String::from_utf8_lossy(&scan.stdout).into_owned())
-    });
+            (
+                (ran, String::from_utf8_lossy(&scan.stdout).into_owned()),
+                (from_user_data, gce_user),
+            )
+        },
+    );
+    // Ignition's gcp provider read the config from the metadata server,
+    // and the agent made the user of `ssh-keys` (who logged in with it).
+    assert_eq!(
+        from_user_data,
+        format!("644 root\n{GCE_IGNITION_SAYS}\n"),
+        "the user-data config's file"
+    );
+    assert!(
+        gce_user.starts_with(&format!("{GCE_USER}\n")) && gce_user.contains("docker"),
+        "google-guest-agent's user from ssh-keys: {gce_user:?}"
+    );
+    let asked = metadata.seen.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .any(|p| p == "/computeMetadata/v1/instance/attributes/user-data")
+            && asked.iter().any(|p| p.contains("recursive=true")),
+        "the metadata server saw {asked:?}"
+    );
+    eprintln!(
+        "gce metadata: {} requests; {GCE_USER}: {}",
+        asked.len(),
+        gce_user.trim().replace('\n', " / ")
+    );
     assert!(
         ran.status.success() && String::from_utf8_lossy(&ran.stdout).trim() == SSH_CONTAINER_SAYS,
         "ssh docker run: {} stdout {:?} stderr {:?}",
@@ -511,9 +567,16 @@ fn image_boots_with_seabios_and_ovmf() {
             second.get("platform="),
             second.get("oem="),
             second.get("agent="),
-            second.get("ntp=")
+            second.get("ntp="),
+            second.get("provisioned=")
         ),
-        ("gce", "gce", "yes", "metadata.google.internal"),
+        (
+            "gce",
+            "gce",
+            "yes",
+            "metadata.google.internal",
+            GCE_IGNITION_SAYS
+        ),
         "{}",
         second.line
     );
@@ -547,6 +610,44 @@ fn image_boots_with_seabios_and_ovmf() {
     );
     assert_ne!(first.identity.0, second.identity.0, "the same SSH host key");
     assert_ne!(first.identity.1, second.identity.1, "the same machine-id");
+}
+
+/// The user google-guest-agent makes from the metadata's `ssh-keys`.
+const GCE_USER: &str = "gceuser";
+/// The file the metadata's `user-data` (an Ignition config) writes.
+const GCE_IGNITION_FILE: &str = "/etc/craton/provisioned-by";
+const GCE_IGNITION_SAYS: &str = "gce-user-data";
+
+/// The metadata of the GCE-like boot: an instance whose `user-data` is an
+/// Ignition config and whose `ssh-keys` give `GCE_USER` the test's key
+/// (Google's "user:key" lines), in a project without attributes.
+fn gce_metadata_tree(public_key: &str) -> serde_json::Value {
+    let config = serde_json::json!({
+        "ignition": {"version": "3.3.0"},
+        "storage": {"files": [{
+            "path": GCE_IGNITION_FILE,
+            "mode": 0o644,
+            "contents": {"source": format!("data:,{GCE_IGNITION_SAYS}%0A")}
+        }]}
+    });
+    serde_json::json!({
+        "instance": {
+            "id": 4_242_424_242u64,
+            "name": "craton-test",
+            "hostname": "craton-test.c.craton-test.internal",
+            "zone": "projects/1/zones/local-a",
+            "attributes": {
+                "user-data": config.to_string(),
+                "ssh-keys": format!("{GCE_USER}:{public_key}"),
+            },
+            "networkInterfaces": [],
+        },
+        "project": {
+            "projectId": "craton-test",
+            "numericProjectId": 1,
+            "attributes": {},
+        },
+    })
 }
 
 /// A root filesystem tar of Debian's busybox-static (a static binary:

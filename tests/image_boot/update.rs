@@ -33,13 +33,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use craton::manifest::{MANIFEST_FILE, Manifest, SIGNATURE_FILE};
 use craton::sign::PrivateKey;
 
-use super::guest::{free_port, one_guest, qemu_command, ssh_bounded, strip_ansi};
+use super::guest::{Guest, free_port, one_guest, qemu_command, ssh_keygen, ssh_run};
 use super::*;
 
 /// Version 2's SOURCE_DATE_EPOCH: a day after version 1's.
@@ -48,8 +48,6 @@ const V2_EPOCH: u64 = 1764288000 + 86_400;
 const HOST_FROM_GUEST: &str = "10.0.2.2";
 /// Guest reboots in the run: the identity reboot and nine more.
 const REBOOTS: u32 = 10;
-/// One boot to ssh, generously (TCG varies 3x between machines).
-const BOOT_SECS: u64 = BOOT_TIMEOUT_SECS;
 
 /// `craton build` of `profile` into `out`, signed with version 1's key.
 fn build_version(profile: &str, out: &Path) {
@@ -159,128 +157,6 @@ fn channels(work: &Path) -> Channels {
     }
 }
 
-/// One ssh command with a short connect timeout (for polling).
-fn ssh_run(key: &Path, port: u16, remote: &str, secs: u64) -> std::process::Output {
-    ssh_bounded(key, port, remote, secs, 10)
-}
-
-/// The guest under test: the qemu child, its log, ssh.
-struct Guest {
-    child: Child,
-    log: PathBuf,
-    key: PathBuf,
-    port: u16,
-    boot_id: String,
-    boots: u32,
-    started: Instant,
-}
-
-impl Guest {
-    fn serial(&self) -> String {
-        strip_ansi(&fs::read_to_string(&self.log).unwrap_or_default())
-    }
-
-    fn fail(&mut self, what: &str) -> ! {
-        let _ = self.child.kill();
-        let serial = self.serial();
-        let lines: Vec<&str> = serial.lines().collect();
-        panic!(
-            "{what}\nserial log {} (last lines):\n{}",
-            self.log.display(),
-            lines[lines.len().saturating_sub(80)..].join("\n")
-        );
-    }
-
-    /// Runs `remote` in the guest; its stdout, or the test fails.
-    fn sh(&mut self, remote: &str) -> String {
-        let out = ssh_run(&self.key, self.port, remote, 600);
-        if !out.status.success() {
-            let msg = format!(
-                "in the guest: {remote}\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            self.fail(&msg);
-        }
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs `remote`; (exit code, stdout + stderr).
-    fn sh_status(&mut self, remote: &str) -> (i32, String) {
-        let out = ssh_run(&self.key, self.port, remote, 600);
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
-
-    /// Waits for a boot of `slot` ("a", "b") other than the last one to
-    /// answer over ssh, and for its confirmation unit to finish. A failed
-    /// trial of the other slot may answer first (an unhealthy one is up
-    /// until its health check reboots it): it is passed over. Returns the
-    /// slot for the caller's assertion.
-    fn next_boot(&mut self, what: &str, slot: &str) -> String {
-        let start = Instant::now();
-        loop {
-            if self.child.try_wait().unwrap().is_some() {
-                self.fail(&format!("{what}: craton qemu ended"));
-            }
-            if start.elapsed().as_secs() > 2 * BOOT_SECS {
-                self.fail(&format!(
-                    "{what}: no boot of slot {slot} over ssh in {}s",
-                    2 * BOOT_SECS
-                ));
-            }
-            let out = ssh_run(
-                &self.key,
-                self.port,
-                "cat /proc/sys/kernel/random/boot_id; tr ' ' '\\n' </proc/cmdline | sed -n 's/^craton.slot=//p'",
-                30,
-            );
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let mut lines = text.lines().map(str::trim);
-            let (id, booted) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
-            if out.status.success() && !id.is_empty() && id != self.boot_id {
-                self.boot_id = id.to_owned();
-                if booted == slot {
-                    break;
-                }
-                eprintln!(
-                    "update test: {what}: slot {booted} answered first (a trial on its way back)"
-                );
-            }
-            std::thread::sleep(Duration::from_secs(2));
-        }
-        self.boots += 1;
-        // The boot's end, then the confirmation's (Type=simple, after the
-        // grace period).
-        self.sh(
-            "systemctl is-system-running --wait >/dev/null || true; \
-             while [ \"$(systemctl show -p SubState --value craton-mark-good.service)\" = running ]; do sleep 1; done",
-        );
-        let slot = self.sh("tr ' ' '\\n' </proc/cmdline | sed -n 's/^craton.slot=//p'");
-        let slot = slot.trim().to_owned();
-        eprintln!(
-            "update test: {what}: slot {slot} answered at {:.0}s",
-            self.started.elapsed().as_secs_f64()
-        );
-        slot
-    }
-
-    fn status(&mut self) -> serde_json::Value {
-        let text = self.sh("craton status --json");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("craton status --json: {e}\n{text}"))
-    }
-
-    fn reboot(&mut self) {
-        let _ = ssh_run(&self.key, self.port, "systemctl reboot", 60);
-    }
-}
-
 /// The A/B part of `craton status --json`: (slot, health) of A and B and
 /// the next boot.
 fn ab(s: &serde_json::Value) -> (String, String, String) {
@@ -313,12 +189,7 @@ fn updates_roll_forward_and_back_by_themselves() {
     let disk = work.join("disk.raw");
     copy_sparse(&b.image, &disk);
     let key = work.join("id");
-    let made = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    ssh_keygen(&key, "craton-update-test");
 
     let _one = one_guest();
     let port = free_port();

@@ -257,7 +257,7 @@ fn make_disk(dir: &Path) -> PathBuf {
         kernel_args: vec!["oem.arg=1".into()],
         ..Default::default()
     };
-    for f in craton::platform::oem::files(craton::profile::Platform::Qemu, &settings) {
+    for f in craton::platform::oem::files(craton::profile::Platform::Qemu, &settings, None) {
         std::fs::write(oem.join(&f.path), &f.data).unwrap();
     }
     tools
@@ -367,7 +367,7 @@ fn assert_booted(line: &str, slot: Slot) {
         "systemd.verity_usr_options=hash-offset=4096".to_owned(),
         // From the OEM partition's snippet, after the ESP's own arguments,
         // split into words; /oem is that partition of this disk.
-        "panic=-1 console=ttyS0,115200n8 craton.platform=qemu oem.arg=1".to_owned(),
+        "panic=-1 console=ttyS0,115200n8 craton.platform=qemu ignition.platform.id=qemu oem.arg=1".to_owned(),
         "systemd.mount-extra=PARTUUID=dddddddd-1111-4222-8333-444444444444:/oem:ext4:ro,nosuid,nodev,noexec,nofail".to_owned(),
     ] {
         assert!(line.contains(&want), "{want} not in {line}");

@@ -243,3 +243,4 @@ pub fn tools() -> &'static craton::tools::ToolsTree {
         craton::build::prepare_tools(&opts).expect("preparing the tools tree")
     })
 }
+pub mod gce_metadata;
