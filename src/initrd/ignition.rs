@@ -90,7 +90,7 @@ const VALIDATE: &str = "/usr/bin/ignition-validate";
 /// config used when the command line names none (Ignition's "system"
 /// provider, tried before the platform's), `base.d/` fragments are merged
 /// under every config. The binary's default is /usr/lib/ignition, which
-/// is read-only in craton's initrd; its `SYSTEM_CONFIG_DIR` environment
+/// is read-only in craton's initrd; its `IGNITION_SYSTEM_CONFIG_DIR` environment
 /// variable moves it to /run, where the OEM partition's config is put.
 pub const SYSTEM_CONFIG_DIR: &str = "/run/craton-ignition";
 /// The system user config in [`SYSTEM_CONFIG_DIR`].
@@ -351,7 +351,7 @@ fn units() -> Vec<(String, String)> {
             format!(
                 "[Unit]\nRequires=craton-ignition-oem.service\n\
                  After=craton-disk-identity.service craton-ignition-oem.service\n\n\
-                 [Service]\nEnvironment=SYSTEM_CONFIG_DIR={SYSTEM_CONFIG_DIR}\n"
+                 [Service]\nEnvironment=IGNITION_SYSTEM_CONFIG_DIR={SYSTEM_CONFIG_DIR}\n"
             ),
         ),
         (
@@ -370,7 +370,7 @@ fn units() -> Vec<(String, String)> {
                 "[Unit]\nWants=systemd-networkd.service systemd-networkd-wait-online.service\n\
                  After=systemd-networkd-wait-online.service\n\n\
                  [Service]\nExecStartPre={RESOLV_PATH}\nTimeoutStartSec={FETCH_TIMEOUT_SECS}\n\
-                 Environment=SYSTEM_CONFIG_DIR={SYSTEM_CONFIG_DIR}\n"
+                 Environment=IGNITION_SYSTEM_CONFIG_DIR={SYSTEM_CONFIG_DIR}\n"
             ),
         ),
         (
@@ -572,6 +572,12 @@ mod tests {
         assert!(
             get("craton-ignition-failed.service")
                 .contains("ConditionKernelCommandLine=ignition.firstboot\n")
+        );
+        // Ignition reads its system config folder from this variable
+        // (its distro.fromEnv prefixes the names with IGNITION_).
+        assert!(
+            get("ignition-fetch-offline.service.d/craton.conf")
+                .contains("Environment=IGNITION_SYSTEM_CONFIG_DIR=/run/craton-ignition\n")
         );
     }
 }
