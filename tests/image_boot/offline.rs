@@ -263,8 +263,22 @@ fn usr_b_copy_fills_slot_b() {
     assert_eq!(
         stages,
         [
-            "profile", "resolve", "fetch", "tools", "rootfs", "keys", "updater", "usr", "initrd",
-            "boot", "disk", "outputs", "payload", "sbom", "manifest"
+            "profile",
+            "resolve",
+            "fetch",
+            "tools",
+            "provision",
+            "rootfs",
+            "keys",
+            "updater",
+            "usr",
+            "initrd",
+            "boot",
+            "disk",
+            "outputs",
+            "payload",
+            "sbom",
+            "manifest"
         ]
     );
     let total = facts["usr_total_size"].as_u64().unwrap();
