@@ -49,10 +49,11 @@ pub fn build(req: &BuildRequest) -> Result<BuildOutput> {
     let ctx = steps.run("profile", || Context::new(&req.options))?;
     let lock = steps.run("resolve", || resolve::run(&ctx))?;
     steps.run("fetch", || fetch::run(&ctx, &lock))?;
+    // Bad input the tools tree finds: before the output folder exists.
+    steps.run("provision", || provision::run(&ctx, &lock))?;
     // Only now: a build that cannot fetch leaves no output folder behind.
     let b = Build::new(ctx, lock, &req.target)?;
     steps.run("tools", || b.ensure_tools())?;
-    steps.run("provision", || provision::run(&b))?;
     let tree = steps.run("rootfs", || rootfs::run(&b))?;
     steps.run("keys", || sign::install_public_key(&tree, key.as_ref()))?;
     steps.run("updater", || update::image::install(&b, &tree))?;

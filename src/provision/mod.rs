@@ -15,16 +15,22 @@ use anyhow::Result;
 
 pub use validate::{Config, Valid, Validator};
 
-use crate::context::Build;
+use crate::context::Context;
+use crate::lock::Lock;
+use crate::tools::ToolsTree;
 
 /// The stage: the profile's `[provision] ignition` config, if any, must
 /// pass ignition-validate (bad input otherwise) before anything is built
-/// with it; its warnings are logged.
-pub fn run(b: &Build) -> Result<()> {
-    let Some(c) = &b.profile().provision.ignition else {
+/// with it, and before the build makes its output folder; its warnings
+/// are logged. It makes the tools tree (cached) only when there is a
+/// config to check.
+pub fn run(ctx: &Context, lock: &Lock) -> Result<()> {
+    let Some(c) = &ctx.profile.provision.ignition else {
         return Ok(());
     };
-    let validator = Validator::new(b.tools.clone(), &b.lock)?;
+    let tools = ToolsTree::for_lock(&ctx.cache, lock);
+    let validator = Validator::new(tools.clone(), lock)?;
+    tools.ensure(&ctx.cache, lock, ctx.jobs)?;
     let valid = validator.check(&Config {
         path: c.path.clone(),
         bytes: c.content.clone().into_bytes(),
