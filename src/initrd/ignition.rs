@@ -125,16 +125,10 @@ pub fn install(root: &Path) -> Result<bool> {
         return Ok(false);
     }
     for (name, to, mode) in MOVES {
-        let from = format!("{MODULE_DIR}/{name}");
-        let bytes = tree::read(root, &from)?
-            .ok_or_else(|| anyhow::anyhow!("the ignition package has no {from}"))?;
-        tree::write_file(root, to, &bytes, *mode)?;
+        place(root, name, to, *mode)?;
     }
     for unit in STAGES.iter().chain([&DISKFUL_UNIT]).chain(TARGETS) {
-        let from = format!("{MODULE_DIR}/{unit}");
-        let bytes = tree::read(root, &from)?
-            .ok_or_else(|| anyhow::anyhow!("the ignition package has no {from}"))?;
-        tree::write_file(root, &format!("{UNIT_DIR}/{unit}"), &bytes, 0o644)?;
+        place(root, unit, &format!("{UNIT_DIR}/{unit}"), 0o644)?;
     }
     for unit in STAGES {
         link(root, "ignition-complete.target", unit)?;
@@ -145,6 +139,14 @@ pub fn install(root: &Path) -> Result<bool> {
     super::units::install_files(root, files())?;
     shadow_links(root)?;
     Ok(true)
+}
+
+/// Copies the module's file `name` to `to` in the initrd, with `mode`.
+fn place(root: &Path, name: &str, to: &str, mode: u32) -> Result<()> {
+    let from = format!("{MODULE_DIR}/{name}");
+    let bytes = tree::read(root, &from)?
+        .ok_or_else(|| anyhow::anyhow!("the ignition package has no {from}"))?;
+    tree::write_file(root, to, &bytes, mode).map(|_| ())
 }
 
 /// `target.requires/unit`, as dracut's `ln_r` makes it.

@@ -498,6 +498,20 @@ pub(crate) struct Guest {
 }
 
 impl Guest {
+    /// Starts `cmd` (a `craton qemu` run with its ssh on `port` and its
+    /// serial console in `log`); `key` logs in as root.
+    pub(crate) fn spawn(mut cmd: Command, log: PathBuf, key: PathBuf, port: u16) -> Guest {
+        Guest {
+            child: cmd.spawn().expect("running craton qemu"),
+            log,
+            key,
+            port,
+            boot_id: String::new(),
+            boots: 0,
+            started: Instant::now(),
+        }
+    }
+
     pub(crate) fn serial(&self) -> String {
         strip_ansi(&fs::read_to_string(&self.log).unwrap_or_default())
     }

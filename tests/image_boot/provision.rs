@@ -24,7 +24,6 @@
 use std::fs;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Instant;
 
 use craton::initrd::ignition::{FAILED_LINE, STOPPED_LINE};
 
@@ -176,15 +175,7 @@ fn ignition_provisions_the_first_boot_only() {
         .args(["--timeout", "1800"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut g = Guest {
-        child: cmd.spawn().expect("running craton qemu"),
-        log: log.clone(),
-        key: key.clone(),
-        port,
-        boot_id: String::new(),
-        boots: 0,
-        started: Instant::now(),
-    };
+    let mut g = Guest::spawn(cmd, log.clone(), key.clone(), port);
     g.next_boot("provisioned boot", "a");
     let serial = g.serial();
     assert!(

@@ -202,15 +202,7 @@ fn updates_roll_forward_and_back_by_themselves() {
         .args(["--timeout", "5400"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut g = Guest {
-        child: cmd.spawn().expect("running craton qemu"),
-        log,
-        key,
-        port,
-        boot_id: String::new(),
-        boots: 0,
-        started: Instant::now(),
-    };
+    let mut g = Guest::spawn(cmd, log, key, port);
 
     // 1: version 1 in slot A.
     assert_eq!(g.next_boot("boot 1 (version 1)", "a"), "a");
